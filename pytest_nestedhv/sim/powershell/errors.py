@@ -1,0 +1,31 @@
+"""PowerShell error records raised and written by the engine and cmdlets."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass
+class PSError(Exception):
+    """An ErrorRecord. Raise it to fail the current command; ``terminating`` decides
+    whether the pipeline fails (True) or the record goes to the error stream and the
+    pipeline continues (False, the default for cmdlets' per-object errors).
+
+    ``category`` is an ErrorCategory name ("InvalidArgument", "ObjectNotFound",
+    "InvalidOperation", "InvalidData", "NotSpecified", "ResourceUnavailable", ...).
+    ``fqid`` is the FullyQualifiedErrorId, e.g.
+    "NamedParameterNotFound,Microsoft.HyperV.PowerShell.Commands.GetVM".
+    ``exception_type`` is the .NET exception type name of the record's Exception.
+    """
+
+    message: str
+    category: str = "NotSpecified"
+    fqid: str = "System.Exception"
+    target: Any = None
+    exception_type: str = "System.Management.Automation.RuntimeException"
+    reason: str | None = None  # CategoryInfo.Reason; defaults to the exception's short type name
+    activity: str | None = None  # CategoryInfo.Activity; defaults to the command name
+    terminating: bool = False
+
+    def __str__(self) -> str:
+        return self.message
