@@ -1,0 +1,1 @@
+"""Cmdlet implementations over the model; each module exposes CMDLETS (and APPLICATIONS)."""

@@ -1,0 +1,164 @@
+"""Runs PSRP pipelines against the model: command lookup, binding, streams, error actions.
+
+Only structured commands run, plus the package's fixed scripts (recognised by content, see
+``scripts.py``); any other script text is refused with an explicit error, because the emulated
+host has no PowerShell language. Output is collected per command (no streaming between
+commands), which is indistinguishable for the client.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
+
+from .binding import bind
+from .builtins import BUILTINS
+from .cmdlet import Call, Context, Impl, Streams
+from .errors import PSError
+from .reference import Reference, load_reference
+from .request import CommandSpec, PipelineRequest, PipelineSink
+from .scripts import ScriptRunner, known_scripts
+from .serialize import Remoted, Serializer
+from .values import PSOut
+
+if TYPE_CHECKING:
+    from ..model.world import Node, World
+
+Application = Callable[[list[str], Context], Iterable[str]]
+
+
+def command_not_found(name: str) -> PSError:
+    return PSError(
+        message=(f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable "
+                 f"program. Check the spelling of the name, or if a path was included, verify that the path is "
+                 f"correct and try again."),
+        category="ObjectNotFound",
+        fqid="CommandNotFoundException",
+        target=name,
+        exception_type="System.Management.Automation.CommandNotFoundException",
+        activity=name,
+        terminating=True,
+    )
+
+
+def _default_tables() -> tuple[dict[str, Impl], dict[str, Application]]:
+    """BUILTINS plus every ``sim.cmdlets`` module's CMDLETS and APPLICATIONS tables."""
+    from .. import cmdlets  # imported late: the cmdlets depend on the model
+
+    impls: dict[str, Impl] = dict(BUILTINS)
+    apps: dict[str, Application] = {}
+    for info in pkgutil.iter_modules(cmdlets.__path__):
+        module = importlib.import_module(f"{cmdlets.__name__}.{info.name}")
+        impls.update(getattr(module, "CMDLETS", {}))
+        apps.update(getattr(module, "APPLICATIONS", {}))
+    return impls, apps
+
+
+def _input_types(objects: list[Any] | None) -> tuple[str, ...] | None:
+    if not objects:
+        return None
+    first = objects[0]
+    if isinstance(first, PSOut):
+        return tuple(first.type_names)
+    return ("System.String",) if isinstance(first, str) else ("System.Object",)
+
+
+class Engine:
+    def __init__(self, world: World, *, cmdlets: Mapping[str, Impl] | None = None,
+                 applications: Mapping[str, Application] | None = None) -> None:
+        self.world = world
+        self.reference: Reference = load_reference()
+        self.serializer = Serializer(self.reference)
+        if cmdlets is None:
+            default_impls, default_apps = _default_tables()
+            cmdlets = default_impls
+            applications = default_apps if applications is None else applications
+        self._impls = {name.lower(): impl for name, impl in cmdlets.items()}
+        self._apps = {name.lower(): app for name, app in (applications or {}).items()}
+        self._scripts = ScriptRunner(self, known_scripts())
+
+    # -- entry point used by the protocol server ---------------------------------------------------
+    def run(self, request: PipelineRequest, sink: PipelineSink, cancel: threading.Event) -> None:
+        ctx = Context(world=self.world, node=self.world.host, streams=Streams(sink.error, sink.warning, sink.verbose),
+                      cancel=cancel)
+        pending = list(request.input) if request.input else None
+        for statement in request.statements:
+            for obj in self.execute(statement, pending, ctx):
+                sink.output(self.to_wire(obj))
+            pending = None
+
+    def to_wire(self, obj: Any) -> Any:
+        if isinstance(obj, Remoted):
+            return self.serializer.output(obj.value, obj.remoting)
+        return self.serializer.output(obj)
+
+    # -- pipelines -----------------------------------------------------------------------------------
+    def execute(self, commands: list[CommandSpec], input_objects: list[Any] | None, ctx: Context) -> list[Any]:
+        objects = input_objects
+        for position, spec in enumerate(commands):
+            if ctx.cancel.is_set():
+                break
+            objects = list(self.invoke(spec, objects, ctx, expects_input=position > 0 or objects is not None))
+        return objects or []
+
+    def invoke(self, spec: CommandSpec, input_objects: list[Any] | None, ctx: Context,
+               expects_input: bool) -> Iterable[Any]:
+        if spec.is_script:
+            return self._scripts.run(spec, ctx)
+        name = spec.name.strip()
+        app = self._apps.get(name.lower().removesuffix(".exe"))
+        if app is not None:
+            return list(app([str(v) for _, v in spec.parameters], ctx))
+        signature = self.reference.signature(name)
+        if signature is None:
+            raise command_not_found(name)
+        impl = self._impls.get(signature.name.lower())
+        if impl is None:
+            # assumption: a documented cmdlet the emulator lacks says so rather than pretending.
+            raise PSError(f"The emulated host does not implement '{signature.name}'.", "NotImplemented",
+                          f"NotImplemented,{signature.class_name}", target=signature.name, terminating=True)
+        bound = bind(signature, spec.parameters, _input_types(input_objects) if expects_input else None,
+                     self.reference)
+        params = dict(bound.params)
+        action = params.pop("ErrorAction", "Continue")
+        for common in ("Verbose", "Debug", "WarningAction", "InformationAction", "ProgressAction", "ErrorVariable",
+                       "WarningVariable", "InformationVariable", "OutVariable", "OutBuffer", "PipelineVariable"):
+            params.pop(common, None)
+        if params.get("WhatIf"):
+            return []
+        call = Call(
+            name=signature.name,
+            params=params,
+            parameter_set=bound.parameter_set,
+            input=iter(input_objects or []),
+            ctx=Context(ctx.world, ctx.node, self._streams(ctx.streams, action), ctx.cancel, ctx.computer_name),
+            expects_input=expects_input,
+        )
+        try:
+            return list(impl(call))
+        except PSError as error:
+            if error.terminating or action == "Stop":
+                error.terminating = True
+                error.activity = error.activity or signature.name
+                raise
+            call.ctx.streams.error(error)
+            return []
+
+    @staticmethod
+    def _streams(streams: Streams, action: str) -> Streams:
+        """-ErrorAction: Stop turns the first error into a terminating one; SilentlyContinue/Ignore drop it."""
+
+        def error(record: PSError) -> None:
+            if action == "Stop":
+                record.terminating = True
+                raise record
+            if action not in ("SilentlyContinue", "Ignore"):
+                streams.error(record)
+
+        return Streams(error, streams.warning, streams.verbose)
+
+    def on_node(self, node: Node, ctx: Context, computer_name: str) -> Context:
+        """A context for running a command inside a guest (PowerShell Direct)."""
+        return Context(ctx.world, node, ctx.streams, ctx.cancel, computer_name)

@@ -1,0 +1,147 @@
+"""Cmdlet signatures, enums and object shapes read from the shipped ``cmdlets.json``.
+
+The file is Microsoft's documentation turned into data (see ``reference/README.md``); the
+engine binds every call against it, so the emulated host accepts exactly the parameters a
+real host does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+# Parameters every cmdlet has ("CommonParameters"); WhatIf/Confirm are listed per cmdlet.
+COMMON_PARAMETERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Verbose": ("SwitchParameter", ("vb",)),
+    "Debug": ("SwitchParameter", ("db",)),
+    "ErrorAction": ("ActionPreference", ("ea",)),
+    "WarningAction": ("ActionPreference", ("wa",)),
+    "InformationAction": ("ActionPreference", ("infa",)),
+    "ProgressAction": ("ActionPreference", ("proga",)),
+    "ErrorVariable": ("String", ("ev",)),
+    "WarningVariable": ("String", ("wv",)),
+    "InformationVariable": ("String", ("iv",)),
+    "OutVariable": ("String", ("ov",)),
+    "OutBuffer": ("Int32", ("ob",)),
+    "PipelineVariable": ("String", ("pv",)),
+}
+ACTION_PREFERENCES = ("SilentlyContinue", "Stop", "Continue", "Inquire", "Ignore", "Suspend", "Break")
+
+# .NET class of each module's cmdlets, for FullyQualifiedErrorIds ("X,<class>").
+_MODULE_NAMESPACES = {
+    "Hyper-V": ("Microsoft.HyperV.PowerShell.Commands.", ""),
+    "ServerManager": ("Microsoft.Windows.ServerManager.Commands.", "Command"),
+    "Dism": ("Microsoft.Dism.Commands.", "Command"),
+    "CimCmdlets": ("Microsoft.Management.Infrastructure.CimCmdlets.", "Command"),
+}
+# Cmdlets whose class is not named after them (Install-WindowsFeature is the old Add- verb's class).
+_CLASS_OVERRIDES = {
+    "Install-WindowsFeature": "Microsoft.Windows.ServerManager.Commands.AddWindowsFeatureCommand",
+    "Uninstall-WindowsFeature": "Microsoft.Windows.ServerManager.Commands.RemoveWindowsFeatureCommand",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str
+    aliases: tuple[str, ...] = ()
+    accepted_values: tuple[str, ...] = ()
+    pipeline_by_value: bool = False
+    pipeline_by_property: bool = False
+
+    @property
+    def is_switch(self) -> bool:
+        return self.type.rsplit(".", 1)[-1] == "SwitchParameter"
+
+
+@dataclasses.dataclass(frozen=True)
+class SetMember:
+    name: str
+    mandatory: bool
+    position: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterSet:
+    name: str
+    is_default: bool
+    members: dict[str, SetMember]  # lower-cased parameter name -> membership
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    name: str
+    module: str
+    parameters: dict[str, Parameter]  # lower-cased name -> parameter (common ones included)
+    sets: tuple[ParameterSet, ...]
+    default_set: str | None
+
+    @property
+    def class_name(self) -> str:
+        if self.name in _CLASS_OVERRIDES:
+            return _CLASS_OVERRIDES[self.name]
+        prefix, suffix = _MODULE_NAMESPACES.get(self.module, ("Microsoft.PowerShell.Commands.", "Command"))
+        return prefix + self.name.replace("-", "") + suffix
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    signatures: dict[str, Signature]  # lower-cased cmdlet name -> signature
+    aliases: dict[str, str]  # lower-cased alias -> cmdlet name
+    enums: dict[str, dict[str, int]]  # full enum type name -> {member: value}
+    output_types: dict[str, dict[str, Any]]  # short type name -> output_types entry
+
+    def signature(self, name: str) -> Signature | None:
+        key = name.lower()
+        return self.signatures.get(self.aliases.get(key, key).lower())
+
+    def enum_type(self, type_name: str) -> str | None:
+        """Full name of an enum given the short or full name a signature uses."""
+        short = type_name.removesuffix("[]").rsplit(".", 1)[-1]
+        return next((full for full in self.enums if full.rsplit(".", 1)[-1] == short), None)
+
+
+def _position(raw: Any) -> int | None:
+    return raw if isinstance(raw, int) else None
+
+
+def _signature(name: str, raw: dict[str, Any]) -> Signature:
+    params: dict[str, Parameter] = {}
+    for pname, detail in raw["parameters"].items():
+        pipeline = str(detail.get("accept_pipeline_input", ""))
+        params[pname.lower()] = Parameter(
+            name=pname,
+            type=detail.get("type", "Object"),
+            aliases=tuple(detail.get("aliases") or ()),
+            accepted_values=tuple(detail.get("accepted_values") or ()),
+            pipeline_by_value="ByValue" in pipeline,
+            pipeline_by_property="ByPropertyName" in pipeline,
+        )
+    for pname, (ptype, aliases) in COMMON_PARAMETERS.items():
+        params.setdefault(pname.lower(), Parameter(pname, ptype, aliases))
+    sets = tuple(
+        ParameterSet(
+            name=s["name"],
+            is_default=bool(s.get("is_default")),
+            members={
+                p["name"].lower(): SetMember(p["name"], bool(p.get("mandatory")), _position(p.get("position")))
+                for p in s["parameters"]
+            },
+        )
+        for s in raw["parameter_sets"]
+    )
+    return Signature(name, raw.get("module", ""), params, sets, raw.get("default_parameter_set"))
+
+
+@functools.cache  # the file is immutable package data: parse it once per process
+def load_reference() -> Reference:
+    text = resources.files("pytest_nestedhv.sim").joinpath("reference/cmdlets.json").read_text("utf-8")
+    data = json.loads(text)
+    signatures = {name.lower(): _signature(name, raw) for name, raw in data["cmdlets"].items()}
+    aliases = {k.lower(): v for k, v in data.get("module_aliases", {}).items() if not k.startswith("_")}
+    enums = {k: dict(v["values"]) for k, v in data["enums"].items() if not k.startswith("_")}
+    output_types = {k: v for k, v in data["output_types"].items() if not k.startswith("_")}
+    return Reference(signatures, aliases, enums, output_types)

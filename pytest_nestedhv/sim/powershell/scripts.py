@@ -1,0 +1,104 @@
+"""Twins of the fixed scripts the plugin ships: recognised by their exact text.
+
+The emulated host runs no PowerShell language. The plugin's only script text is a handful of
+fixed ``.ps1`` files (``pytest_nestedhv/remote/scripts``); each is recognised here by its
+content with whitespace folded, and runs its Python twin. Any other script is refused.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from .cmdlet import Context
+from .errors import PSError
+from .request import CommandSpec
+from .serialize import Remoted, Remoting
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+Twin = Callable[["Engine", dict[str, Any], Context], Iterable[Any]]
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lstrip("\ufeff")).strip()
+
+
+def _secret_text(value: Any) -> str:
+    decrypt = getattr(value, "decrypt", None)
+    return str(decrypt()) if callable(decrypt) else str(value)
+
+
+def _credential(value: Any) -> tuple[str, str]:
+    user = getattr(value, "UserName", None)
+    password = getattr(value, "Password", None)
+    if user is None or password is None:
+        raise PSError("Cannot process argument transformation on parameter 'Credential'. A command that prompts the "
+                      "user failed because the host program or the command type does not support user interaction.",
+                      "InvalidData", "ParameterArgumentTransformationError,Invoke-InGuest.ps1", terminating=True)
+    return str(user), _secret_text(password)
+
+
+def invoke_in_guest(engine: Engine, params: dict[str, Any], ctx: Context) -> Iterable[Any]:
+    """Invoke-Command -VMName $VMName -Credential $Credential -ScriptBlock { & $c @p }."""
+    vm_name = str(params["VMName"])
+    user, password = _credential(params["Credential"])
+    try:
+        guest = ctx.node.direct(vm_name, user, password, ctx)
+    except PSError as error:  # connection failures are Invoke-Command's non-terminating errors
+        error.terminating = False
+        ctx.streams.error(error)
+        return []
+    arguments = [(str(k), v) for k, v in dict(params.get("Parameters") or {}).items()]
+    inner = CommandSpec(str(params["Command"]), False, arguments)
+    remoting = Remoting(vm_name, uuid.uuid4())
+    try:
+        results = engine.execute([inner], None, engine.on_node(guest, ctx, vm_name))
+    except PSError as error:  # a remote terminating error reaches the caller as an error record
+        error.terminating = False
+        ctx.streams.error(error)
+        return []
+    return [Remoted(obj, remoting) for obj in results]
+
+
+# file name in pytest_nestedhv/remote/scripts -> (mandatory parameters, twin)
+_TWINS: dict[str, tuple[tuple[str, ...], Twin]] = {
+    "Invoke-InGuest.ps1": (("VMName", "Credential", "Command"), invoke_in_guest),
+}
+
+
+def known_scripts() -> dict[str, tuple[str, tuple[str, ...], Twin]]:
+    """Folded script text -> (file name, mandatory parameters, twin) for the shipped scripts."""
+    folder = resources.files("pytest_nestedhv").joinpath("remote/scripts")
+    table: dict[str, tuple[str, tuple[str, ...], Twin]] = {}
+    for file_name, (mandatory, twin) in _TWINS.items():
+        entry = folder.joinpath(file_name)
+        if entry.is_file():
+            table[_fold(entry.read_text("utf-8"))] = (file_name, mandatory, twin)
+    return table
+
+
+class ScriptRunner:
+    def __init__(self, engine: Engine, scripts: dict[str, tuple[str, tuple[str, ...], Twin]]) -> None:
+        self._engine = engine
+        self._scripts = scripts
+
+    def run(self, spec: CommandSpec, ctx: Context) -> Iterable[Any]:
+        known = self._scripts.get(_fold(spec.name))
+        if known is None:
+            # assumption: a deliberate difference from Windows, which would run any script.
+            raise PSError("The emulated host runs structured commands and the package's fixed scripts only; this "
+                          "script text is not one of them.", "NotImplemented", "ScriptNotSupported",
+                          exception_type="System.NotSupportedException", terminating=True)
+        file_name, mandatory, twin = known
+        params = {str(k): v for k, v in spec.parameters if k is not None}
+        missing = [m for m in mandatory if m not in params]
+        if missing:
+            raise PSError(f"Cannot process command because of one or more missing mandatory parameters: "
+                          f"{', '.join(missing)}.", "InvalidArgument", f"MissingMandatoryParameter,{file_name}",
+                          exception_type="System.Management.Automation.ParameterBindingException",
+                          reason="ParameterBindingException", terminating=True)
+        return list(twin(self._engine, params, ctx))
