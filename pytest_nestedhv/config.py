@@ -1,0 +1,332 @@
+"""One typed Settings object from CLI > environment > ini > default.
+
+Every bad input is a ``pytest.UsageError`` whose message is one line naming the option and
+what to do. Passwords come only from environment variables and live in ``Secret``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import secrets as _random
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from .remote.secrets import GuestCredential, Secret
+
+AUTHS = ("negotiate", "ntlm", "kerberos", "credssp", "basic")
+KEEP_CHOICES = ("never", "failed", "always")
+DEFAULT_PORTS = {"https": 5986, "http": 5985}
+HOST_FORMS = "use NAME, NAME:PORT, https://NAME:PORT, http://NAME:PORT, sim or sim:SCENARIO"
+
+ENV_HOST = "NESTED_HOST"
+ENV_USER = "NESTED_HOST_USER"
+ENV_PASSWORD = "NESTED_HOST_PASSWORD"
+ENV_GUEST_USER = "NESTED_GUEST_USER"
+ENV_GUEST_PASSWORD = "NESTED_GUEST_PASSWORD"
+
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
+_SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+Keep = Literal["never", "failed", "always"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HostTarget:
+    """One host under test. ``label`` names it in test ids and reports (never credentials)."""
+
+    label: str
+    scheme: str  # "https" or "http"
+    host: str
+    port: int  # 0 for a sim target until its emulator has started
+    is_sim: bool = False
+    scenario: str | None = None  # sim only: a scenario name or a .toml path
+    spec: str = ""  # as the user wrote it
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}/wsman"
+
+    def describe(self) -> str:
+        if self.is_sim:
+            return f"emulated host, scenario {self.scenario or 'default'}"
+        return self.url
+
+    def at(self, host: str, port: int, scheme: str = "https") -> HostTarget:
+        """The same target, reachable at ``host:port`` (a started emulator)."""
+        return dataclasses.replace(self, host=host, port=port, scheme=scheme)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    targets: tuple[HostTarget, ...] = ()
+    user: str | None = None
+    password: Secret | None = dataclasses.field(default=None, repr=False)
+    auth: str = "negotiate"
+    cert_validation: bool | str = True  # str: a CA bundle path
+    allow_unencrypted: bool = False
+    base_image: str | None = None
+    guest_user: str | None = None
+    guest_password: Secret | None = dataclasses.field(default=None, repr=False)
+    inner_image: str | None = None
+    vm: str | None = None
+    remediate: bool = False
+    keep: Keep = "never"
+    report_dir: Path = Path("reports")
+    run_id: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.targets)
+
+    @property
+    def provisioning(self) -> bool:
+        """True when the run builds its own L1 (no --nested-vm)."""
+        return self.vm is None
+
+    def guest_credential(self) -> GuestCredential | None:
+        if self.guest_user and self.guest_password is not None:
+            return GuestCredential(self.guest_user, self.guest_password)
+        return None
+
+    def secrets(self) -> list[Secret]:
+        return [s for s in (self.password, self.guest_password) if s is not None]
+
+    def target(self, label: str) -> HostTarget:
+        for target in self.targets:
+            if target.label == label:
+                return target
+        raise KeyError(label)
+
+
+def new_run_id() -> str:
+    """A short random hex id that names everything this run creates."""
+    return _random.token_hex(3)
+
+
+# host specs --------------------------------------------------------------------------------
+def _bad_host(spec: str, why: str) -> pytest.UsageError:
+    return pytest.UsageError(f"--nested-host {spec!r}: {why}; {HOST_FORMS}")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(host)) and not host.replace(".", "").isdigit()
+
+
+def parse_host(spec: str) -> HostTarget:
+    """``hostA``, ``hostA:5986``, ``https://hostA:5986``, ``http://hostA:5985``, ``sim``,
+    ``sim:NAME``, ``sim:PATH.toml``. A bare name means HTTPS on 5986."""
+    text = spec.strip()
+    if not text:
+        raise _bad_host(spec, "empty")
+    if text == "sim":
+        return HostTarget("sim", "https", "127.0.0.1", 0, is_sim=True, spec=text)
+    if text.startswith("sim:"):
+        return _parse_sim(spec, text[4:])
+    scheme = "https"
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        scheme = scheme.lower()
+        if scheme not in DEFAULT_PORTS:
+            raise _bad_host(spec, f"scheme {scheme!r} is not http or https")
+    else:
+        rest = text
+    parts = urllib.parse.urlsplit(f"//{rest}")
+    if parts.username or parts.password:
+        raise _bad_host(spec, "credentials do not belong in the host (use --nested-user and NESTED_HOST_PASSWORD)")
+    if parts.query or parts.fragment or parts.path not in ("", "/", "/wsman"):
+        raise _bad_host(spec, "only the path /wsman is allowed")
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        raise _bad_host(spec, "the port is not a number from 1 to 65535") from None
+    if not host or not _valid_host(host):
+        raise _bad_host(spec, "not a host name or IP address")
+    if port is not None and not 1 <= port <= 65535:
+        raise _bad_host(spec, "the port is not a number from 1 to 65535")
+    port = port or DEFAULT_PORTS[scheme]
+    return HostTarget(host, scheme, host, port, spec=text)
+
+
+def _parse_sim(spec: str, scenario: str) -> HostTarget:
+    if not scenario:
+        raise _bad_host(spec, "no scenario after 'sim:'")
+    if scenario.lower().endswith(".toml"):
+        stem = Path(scenario).stem
+        label = "sim-" + re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")
+        return HostTarget(label, "https", "127.0.0.1", 0, is_sim=True, scenario=scenario, spec=spec.strip())
+    if not _SCENARIO_NAME.match(scenario):
+        raise _bad_host(spec, f"{scenario!r} is not a scenario name or a .toml file")
+    return HostTarget(f"sim-{scenario}", "https", "127.0.0.1", 0, is_sim=True, scenario=scenario, spec=spec.strip())
+
+
+def parse_hosts(specs: Sequence[str]) -> tuple[HostTarget, ...]:
+    targets: list[HostTarget] = []
+    for spec in specs:
+        target = parse_host(spec)
+        for seen in targets:
+            if (seen.host, seen.port, seen.scenario, seen.is_sim) == (target.host, target.port, target.scenario, target.is_sim):
+                raise pytest.UsageError(f"--nested-host {spec!r} is given twice; name each host once")
+        if any(seen.label == target.label for seen in targets):
+            # same name on another port: the port tells them apart in test ids
+            target = dataclasses.replace(target, label=f"{target.label}-{target.port}")
+        targets.append(target)
+    return tuple(targets)
+
+
+# resolution --------------------------------------------------------------------------------
+def _first(*values: Any) -> Any:
+    """The first value that was actually given (CLI, then env, then ini)."""
+    for value in values:
+        if value is None or value == "" or value == [] or value == ():
+            continue
+        return value
+    return None
+
+
+def _parse_bool_or_path(value: Any) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.lower() in ("true", "yes", "1", "on"):
+        return True
+    if text.lower() in ("false", "no", "0", "off"):
+        return False
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise pytest.UsageError(
+            f"--nested-cert-validation {text!r}: not true, false or an existing CA bundle file; "
+            "give the path of the CA certificate (PEM) that signed the host's WinRM certificate"
+        )
+    return str(path.resolve())
+
+
+def _hosts_from(cli: Any, env: str | None, ini: Any) -> list[str]:
+    if cli:
+        return [str(h) for h in cli]
+    if env and env.strip():
+        return [h for h in (p.strip() for p in env.split(",")) if h]
+    return [str(h) for h in (ini or []) if str(h).strip()]
+
+
+def resolve_settings(
+    cli: Mapping[str, Any],
+    env: Mapping[str, str],
+    ini: Mapping[str, Any],
+    *,
+    run_id: str | None = None,
+) -> Settings:
+    """Build Settings. ``cli`` and ``ini`` are keyed by the option name without dashes
+    (``nested_host``, ``nested_auth``...); missing or empty means not given."""
+    targets = parse_hosts(_hosts_from(cli.get("nested_host"), env.get(ENV_HOST), ini.get("nested_hosts")))
+
+    auth = str(_first(cli.get("nested_auth"), ini.get("nested_auth"), "negotiate")).strip().lower()
+    if auth not in AUTHS:
+        raise pytest.UsageError(f"--nested-auth {auth!r}: use one of {', '.join(AUTHS)}")
+    keep = str(_first(cli.get("nested_keep"), ini.get("nested_keep"), "never")).strip().lower()
+    if keep not in KEEP_CHOICES:
+        raise pytest.UsageError(f"--nested-keep {keep!r}: use never, failed or always")
+    cert = _parse_bool_or_path(_first(cli.get("nested_cert_validation"), ini.get("nested_cert_validation"), True))
+    allow_unencrypted = bool(cli.get("nested_allow_unencrypted"))
+    report_dir = str(_first(cli.get("nested_report_dir"), ini.get("nested_report_dir"), "reports")).strip()
+    if not report_dir:
+        raise pytest.UsageError("--nested-report-dir is empty: give a directory for the reports")
+    vm = _first(cli.get("nested_vm"))
+    remediate = bool(cli.get("nested_remediate"))
+    if remediate and not vm:
+        raise pytest.UsageError(
+            "--nested-remediate needs --nested-vm NAME: it only changes an existing VM you name"
+        )
+    if vm is not None and not str(vm).strip():
+        raise pytest.UsageError("--nested-vm is empty: give the name of an existing VM on the host")
+
+    user = _first(cli.get("nested_user"), env.get(ENV_USER))
+    password_text = env.get(ENV_PASSWORD) or None
+    guest_user = _first(cli.get("nested_guest_user"), env.get(ENV_GUEST_USER))
+    guest_password_text = env.get(ENV_GUEST_PASSWORD) or None
+    base_image = _first(cli.get("nested_base_image"), ini.get("nested_base_image"))
+    inner_image = _first(cli.get("nested_inner_image"), ini.get("nested_inner_image"))
+
+    real = [t for t in targets if not t.is_sim]
+    if real:
+        names = ", ".join(t.label for t in real)
+        if not user:
+            raise pytest.UsageError(f"--nested-user is not set: give the account on {names} (or set {ENV_USER})")
+        if not password_text:
+            raise pytest.UsageError(
+                f"{ENV_PASSWORD} is not set: put the password of {user} on {names} in that environment "
+                "variable (it is never taken from the command line)"
+            )
+        if auth == "basic":
+            for t in real:
+                if t.scheme == "http" and not allow_unencrypted:
+                    raise pytest.UsageError(
+                        f"--nested-auth basic over {t.url} would send the password unencrypted: use https, "
+                        "another --nested-auth, or add --nested-allow-unencrypted"
+                    )
+        if vm is None and not base_image:
+            raise pytest.UsageError(
+                f"--nested-base-image is not set: give the path of a VHDX on {names} for the L1 guest OS "
+                "(or use --nested-vm NAME to validate an existing VM)"
+            )
+        if vm is None and not guest_user:
+            raise pytest.UsageError(
+                f"--nested-guest-user is not set: give the L1 guest's administrator account (or set {ENV_GUEST_USER})"
+            )
+    if guest_user and not guest_password_text and real:
+        raise pytest.UsageError(
+            f"{ENV_GUEST_PASSWORD} is not set: put the password of guest account {guest_user} in that "
+            "environment variable (it is never taken from the command line)"
+        )
+
+    return Settings(
+        targets=targets,
+        user=str(user) if user else None,
+        password=Secret(password_text) if password_text else None,
+        auth=auth,
+        cert_validation=cert,
+        allow_unencrypted=allow_unencrypted,
+        base_image=str(base_image) if base_image else None,
+        guest_user=str(guest_user) if guest_user else None,
+        guest_password=Secret(guest_password_text) if guest_password_text else None,
+        inner_image=str(inner_image) if inner_image else None,
+        vm=str(vm).strip() if vm else None,
+        remediate=remediate,
+        keep=keep,  # type: ignore[arg-type]  # checked against KEEP_CHOICES above
+        report_dir=Path(report_dir),
+        run_id=run_id or new_run_id(),
+    )
+
+
+CLI_OPTIONS = (
+    "nested_host", "nested_user", "nested_auth", "nested_cert_validation", "nested_allow_unencrypted",
+    "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_vm", "nested_remediate",
+    "nested_keep", "nested_report_dir",
+)
+INI_KEYS = (
+    "nested_hosts", "nested_auth", "nested_cert_validation", "nested_base_image", "nested_inner_image",
+    "nested_keep", "nested_report_dir",
+)
+
+
+def settings_from_config(config: pytest.Config, *, run_id: str | None = None,
+                         environ: Mapping[str, str] | None = None) -> Settings:
+    cli = {name: config.getoption(name, default=None) for name in CLI_OPTIONS}
+    ini = {name: config.getini(name) for name in INI_KEYS}
+    return resolve_settings(cli, os.environ if environ is None else environ, ini, run_id=run_id)

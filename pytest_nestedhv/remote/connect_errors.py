@@ -1,0 +1,81 @@
+"""Turn a failure to open a session into one line that tells the user what to fix."""
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .errors import ConnectionFailed, one_line
+
+if TYPE_CHECKING:
+    from ..config import HostTarget
+
+CERT_HINT = "pass --nested-cert-validation=PATH of the CA bundle that signed the host's certificate (or false to skip the check)"
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes, and what urllib3/requests wrapped inside their args."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nested in (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args):
+            if isinstance(nested, BaseException):
+                todo.append(nested)
+
+
+def _any(exc: BaseException, *names: str) -> BaseException | None:
+    for item in exception_chain(exc):
+        if any(cls.__name__ in names for cls in type(item).__mro__):
+            return item
+    return None
+
+
+def classify(exc: BaseException, target: HostTarget, user: str | None, auth: str,
+             connect_timeout: float) -> ConnectionFailed:
+    """A ConnectionFailed whose message names the host and the fix."""
+    where = f"{target.host}:{target.port}"
+    label = target.label
+    chain = list(exception_chain(exc))
+
+    def fail(message: str) -> ConnectionFailed:
+        return ConnectionFailed(f"{label}: {message}", target=label)
+
+    if _any(exc, "AuthenticationError"):
+        return fail(f"wrong credentials for user {user} on host {target.host} (NESTED_HOST_PASSWORD), auth {auth}")
+    if any(isinstance(e, socket.gaierror) for e in chain) or _any(exc, "NameResolutionError"):
+        return fail(f"cannot resolve the host name {target.host!r}: check --nested-host and DNS")
+    tls = _any(exc, "SSLError", "SSLCertVerificationError")
+    if tls is not None or any(isinstance(e, ssl.SSLError) for e in chain):
+        text = " ".join(str(e) for e in chain)
+        if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+            return fail(f"TLS handshake with {where} failed: the port speaks plain HTTP; use http://{where} or the HTTPS port")
+        why = "certificate not trusted" if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text else "TLS error"
+        return fail(f"TLS handshake with {where} failed ({why}); {CERT_HINT}")
+    if _any(exc, "ConnectTimeout") or any(isinstance(e, (socket.timeout, TimeoutError)) for e in chain) and not _any(exc, "ReadTimeout"):
+        return fail(f"cannot reach {where}: no answer within {connect_timeout:g} s (host down, firewall, or wrong address)")
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in " ".join(str(e) for e in chain).lower():
+        return fail(f"{where} refused the connection: WinRM is not listening there (check the port and http/https, "
+                    "or run Enable-PSRemoting on the host)")
+    if _any(exc, "ReadTimeout"):
+        return fail(f"{target.url} accepted the connection but did not answer in time")
+    transport = _any(exc, "WinRMTransportError")
+    if transport is not None:
+        code = getattr(transport, "code", "?")
+        return fail(f"{target.url} answered HTTP {code}: is this a WinRM endpoint? check the port and the path")
+    fault = _any(exc, "WSManFaultError")
+    if fault is not None:
+        reason = one_line(str(getattr(fault, "reason", "") or fault))
+        if "Access is denied" in reason or str(getattr(fault, "code", "")) == "5":
+            return fail(f"user {user} may not use PowerShell remoting on {target.host} (needs Administrators); {reason}")
+        return fail(f"WinRM on {target.host} refused to open a PowerShell session: {reason}")
+    if _any(exc, "SpnegoError", "NegotiateOptions", "BadMechanismError", "OperationNotAvailableError"):
+        return fail(f"authentication ({auth}) as {user} could not start: {one_line(str(exc))}")
+    if _any(exc, "ConnectionError", "ConnectionResetError", "RemoteDisconnected", "ProtocolError"):
+        return fail(f"the connection to {where} was dropped while opening the session: {one_line(str(exc))[:200]}")
+    return fail(f"cannot open a session on {target.url}: {type(exc).__name__}: {one_line(str(exc))[:200]}")

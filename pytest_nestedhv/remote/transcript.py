@@ -1,0 +1,163 @@
+"""What the plugin did on each machine, renderable as a runnable PowerShell repro script."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+from .commands import Cmd, Pipeline
+from .secrets import GuestCredential, Secret
+
+Outcome = Literal["ok", "error"]
+HOST = "host"
+GUEST_PREFIX = "guest:"
+
+
+@dataclasses.dataclass(frozen=True)
+class TranscriptEntry:
+    started: datetime.datetime
+    duration_s: float
+    target: str  # "host" or "guest:<vm>"
+    pipeline: Pipeline
+    outcome: Outcome
+    error: str | None = None
+    step: str | None = None
+
+    @property
+    def vm_name(self) -> str | None:
+        return self.target[len(GUEST_PREFIX):] if self.target.startswith(GUEST_PREFIX) else None
+
+
+class Transcript:
+    """An append-only list of entries; ``step(name)`` tags what runs inside it."""
+
+    def __init__(self) -> None:
+        self.entries: list[TranscriptEntry] = []
+        self._steps: list[str] = []
+
+    @property
+    def current_step(self) -> str | None:
+        return self._steps[-1] if self._steps else None
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self._steps.append(name)
+        try:
+            yield
+        finally:
+            self._steps.pop()
+
+    def record(self, entry: TranscriptEntry) -> None:
+        self.entries.append(entry)
+
+    def for_step(self, name: str) -> list[TranscriptEntry]:
+        return [e for e in self.entries if e.step == name]
+
+    def render(self) -> str:
+        return render_powershell(self.entries)
+
+
+# rendering -------------------------------------------------------------------------------
+class _Names:
+    """Variable names for credentials, one per guest user (secrets are never written)."""
+
+    def __init__(self) -> None:
+        self.credentials: dict[str, str] = {}
+        self.secrets = False
+
+    def credential(self, user: str) -> str:
+        if user not in self.credentials:
+            n = len(self.credentials) + 1
+            self.credentials[user] = "$GuestCredential" if n == 1 else f"$GuestCredential{n}"
+        return self.credentials[user]
+
+
+def ps_quote(text: str) -> str:
+    """A single-quoted PowerShell string (quotes, including typographic ones, doubled)."""
+    out = []
+    for ch in text:
+        out.append(ch * 2 if ch in "'\u2018\u2019\u201a\u201b" else ch)
+    return "'" + "".join(out) + "'"
+
+
+def ps_literal(value: Any, names: _Names) -> str:
+    if isinstance(value, Secret):
+        names.secrets = True
+        return "$Password"
+    if isinstance(value, GuestCredential):
+        return names.credential(value.user)
+    if value is None:
+        return "$null"
+    if isinstance(value, bool):
+        return "$true" if value else "$false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return ps_quote(value)
+    if isinstance(value, (list, tuple)):
+        return "@(" + ", ".join(ps_literal(v, names) for v in value) + ")"
+    if isinstance(value, dict):
+        body = "; ".join(f"{ps_quote(str(k))} = {ps_literal(v, names)}" for k, v in value.items())
+        return "@{" + body + "}"
+    return ps_quote(str(value))
+
+
+def render_cmd(cmd: Cmd, names: _Names | None = None) -> str:
+    names = names or _Names()
+    parts = [cmd.name]
+    for key, value in cmd.params:
+        if value is True:
+            parts.append(f"-{key}")  # a switch: present
+        elif value is False:
+            parts.append(f"-{key}:$false")
+        else:
+            parts.append(f"-{key} {ps_literal(value, names)}")
+    return " ".join(parts)
+
+
+def render_pipeline(pipeline: Pipeline, names: _Names | None = None) -> str:
+    names = names or _Names()
+    return " | ".join(render_cmd(cmd, names) for cmd in pipeline)
+
+
+def render_entry(entry: TranscriptEntry, names: _Names, credential_user: str | None = None) -> str:
+    line = render_pipeline(entry.pipeline, names)
+    vm = entry.vm_name
+    if vm is not None:
+        cred = names.credential(credential_user or "")
+        line = f"Invoke-Command -VMName {ps_quote(vm)} -Credential {cred} -ScriptBlock {{ {line} }}"
+    return line
+
+
+def render_powershell(entries: Iterable[TranscriptEntry], *, guest_users: dict[str, str] | None = None) -> str:
+    """Each pipeline as one PowerShell line, steps and errors as comments.
+
+    ``guest_users`` maps a VM name to the guest account used there, so the script can ask
+    for that account's password (it is never written).
+    """
+    entries = list(entries)
+    guest_users = guest_users or {}
+    names = _Names()
+    body: list[str] = []
+    step: str | None = None
+    for entry in entries:
+        if entry.step != step:
+            step = entry.step
+            body.append("")
+            body.append(f"# --- step: {step or '(no step)'}")
+        body.append(render_entry(entry, names, guest_users.get(entry.vm_name or "")))
+        if entry.outcome == "error":
+            body.append(f"#   -> failed after {entry.duration_s:.1f} s: {_comment(entry.error or 'error')}")
+    head = ["# Commands run by pytest-nestedhv, in order. Passwords are prompted for, never stored."]
+    if names.secrets:
+        head.append("$Password = Read-Host -AsSecureString -Prompt 'password'")
+    for user, var in names.credentials.items():
+        who = f" -UserName {ps_quote(user)}" if user else ""
+        head.append(f"{var} = Get-Credential{who} -Message 'guest administrator'")
+    return "\n".join(head + body) + "\n"
+
+
+def _comment(text: str) -> str:
+    return " ".join(text.split())
