@@ -1,0 +1,64 @@
+"""Names and tags of everything a run creates: the run id is in each name and in the VM Notes."""
+from __future__ import annotations
+
+import dataclasses
+
+PREFIX = "nestedhv-"
+RUN_TAG = "nestedhv-run:"
+KEPT_TAG = "nestedhv-kept"  # a VM kept on purpose (--nested-keep): later sweeps leave it alone
+
+
+@dataclasses.dataclass(frozen=True)
+class RunNames:
+    run_id: str
+
+    @property
+    def l1(self) -> str:
+        return f"{PREFIX}{self.run_id}-l1"
+
+    @property
+    def l2(self) -> str:
+        return f"{PREFIX}{self.run_id}-l2"
+
+    @property
+    def negative(self) -> str:
+        return f"{PREFIX}{self.run_id}-neg"
+
+    @property
+    def tag(self) -> str:
+        return f"{RUN_TAG}{self.run_id}"
+
+    def disk_name(self, vm_name: str) -> str:
+        return f"{vm_name}.vhdx"
+
+    def owns(self, notes: str) -> bool:
+        return self.tag in (notes or "").split()
+
+
+def run_id_of(notes: str) -> str | None:
+    """The run id a VM's Notes carry, if any."""
+    for word in (notes or "").split():
+        if word.startswith(RUN_TAG):
+            return word[len(RUN_TAG):]
+    return None
+
+
+def is_leftover(notes: str, current: RunNames) -> bool:
+    """Tagged by an earlier run, not this one, and not kept on purpose."""
+    other = run_id_of(notes)
+    return other is not None and other != current.run_id and KEPT_TAG not in (notes or "").split()
+
+
+def is_own_disk(path: str) -> bool:
+    """Only files named like ours are ever deleted: never a base image or a user's disk."""
+    base = path.replace("/", "\\").rsplit("\\", 1)[-1]
+    return base.lower().startswith(PREFIX) and base.lower().endswith((".vhdx", ".avhdx", ".vhd"))
+
+
+def join_path(directory: str, name: str) -> str:
+    return directory.rstrip("\\/") + "\\" + name
+
+
+def parent_dir(path: str) -> str:
+    norm = path.replace("/", "\\")
+    return norm.rsplit("\\", 1)[0] if "\\" in norm else "."

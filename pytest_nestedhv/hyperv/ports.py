@@ -1,0 +1,59 @@
+"""What hyperv/ needs from a remote session (implemented by remote.session.Session).
+
+A Protocol, so the lab and facts can be driven by a fake session in unit tests.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ..remote.commands import Cmd
+
+
+class RemoteObjectLike(Protocol):
+    type_names: list[str]
+
+    def get(self, name: str, default: Any = None) -> Any: ...
+
+
+class SessionLike(Protocol):
+    def run(self, *cmds: Cmd, timeout: float | None = None, check: bool = True) -> list[Any]: ...
+
+    def run_statements(
+        self, pipelines: Sequence[Sequence[Cmd]], timeout: float | None = None, check: bool = True
+    ) -> Any: ...
+
+    def in_guest(self, vm_name: str, cred: Any, cmd: Cmd, timeout: float | None = None) -> list[Any]: ...
+
+
+def flatten(result: Any) -> list[Any]:
+    """run_statements output as one flat list (PSRP puts every statement's output in one stream)."""
+    out: list[Any] = []
+    for item in result or []:
+        if isinstance(item, (list, tuple)):
+            out.extend(item)
+        else:
+            out.append(item)
+    return out
+
+
+def type_names(obj: Any) -> list[str]:
+    """Type names without the 'Deserialized.' prefix objects from a guest carry."""
+    names = getattr(obj, "type_names", None) or []
+    return [n[len("Deserialized."):] if n.startswith("Deserialized.") else n for n in names]
+
+
+def has_type(obj: Any, fragment: str) -> bool:
+    return any(fragment in n for n in type_names(obj))
+
+
+def prop(obj: Any, name: str, default: Any = None) -> Any:
+    getter = getattr(obj, "get", None)
+    if getter is None:
+        return default
+    return getter(name, default)
+
+
+def has_prop(obj: Any, name: str) -> bool:
+    marker = object()
+    return prop(obj, name, marker) is not marker

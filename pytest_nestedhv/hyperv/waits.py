@@ -1,0 +1,80 @@
+"""Event-driven waits on VM state: Wait-VM in slices, so progress is logged and a VM that
+turned off is noticed at once (with the host's own reason) instead of waiting out the timeout."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..remote.commands import Cmd
+from ..remote.errors import RemoteError
+from .ports import SessionLike, prop
+
+# Wait-VM's timeout text (nested-facts.md section 3)
+WAIT_TIMEOUT_TEXT = "the specified condition is not satisfied in the specified time-out"
+SLACK_S = 30.0  # transport allowance on top of the host-side wait
+
+
+class WaitFailed(Exception):
+    """The awaited condition cannot happen any more (VM off, crashed) or the deadline passed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitSpec:
+    label: str  # "L1 heartbeat"
+    timeout_s: int  # host-side seconds, across all slices
+    slice_s: int = 10
+
+
+def is_wait_timeout(err: RemoteError) -> bool:
+    return WAIT_TIMEOUT_TEXT in err.message or err.category == "OperationTimeout"
+
+
+def wait_vm(
+    run: Callable[[Cmd, float], list[Any]],
+    vm_name: str,
+    condition: str,
+    spec: WaitSpec,
+    log: logging.Logger,
+    on_slice: Callable[[], None] | None = None,
+) -> None:
+    """Wait-VM -For ``condition`` in slices of ``spec.slice_s``; after each timed-out slice the
+    VM's state is read (``on_slice`` raises WaitFailed to stop early). ``run`` executes one Cmd
+    where the VM lives (the host, or inside a guest)."""
+    waited = 0
+    while True:
+        step = min(spec.slice_s, max(1, spec.timeout_s - waited))
+        try:
+            run(Cmd.of("Wait-VM", Name=vm_name, For=condition, Timeout=step), step + SLACK_S)
+            return
+        except RemoteError as err:
+            if not is_wait_timeout(err):
+                raise WaitFailed(f"{spec.label}: {err.message}") from err
+        waited += step
+        if on_slice is not None:
+            on_slice()
+        if waited >= spec.timeout_s:
+            raise WaitFailed(f"{spec.label}: not reached within {spec.timeout_s} s (Wait-VM -For {condition})")
+        log.info("waiting for %s: %d s", spec.label, waited)
+
+
+def require_not_off(run: Callable[[Cmd, float], list[Any]], vm_name: str, label: str) -> Callable[[], None]:
+    """A slice check: fail at once when the VM turned off while we waited."""
+
+    def check() -> None:
+        vms = run(Cmd.of("Get-VM", Name=vm_name), SLACK_S)
+        state = str(prop(vms[0], "State", "")) if vms else "missing"
+        if state in ("Off", "missing", "OffCritical"):
+            status = str(prop(vms[0], "Status", "")) if vms else ""
+            raise WaitFailed(f"{label}: VM '{vm_name}' turned {state} while waiting" + (f" ({status})" if status else ""))
+
+    return check
+
+
+def host_runner(session: SessionLike) -> Callable[[Cmd, float], list[Any]]:
+    return lambda cmd, timeout: session.run(cmd, timeout=timeout)
+
+
+def guest_runner(session: SessionLike, vm_name: str, cred: Any) -> Callable[[Cmd, float], list[Any]]:
+    return lambda cmd, timeout: session.in_guest(vm_name, cred, cmd, timeout=timeout)
