@@ -44,10 +44,10 @@ def command_not_found(name: str) -> PSError:
 
 
 def _default_tables() -> tuple[dict[str, Impl], dict[str, Application]]:
-    """BUILTINS plus every ``sim.cmdlets`` module's CMDLETS and APPLICATIONS tables."""
+    """Every ``sim.cmdlets`` module's CMDLETS and APPLICATIONS tables."""
     from .. import cmdlets  # imported late: the cmdlets depend on the model
 
-    impls: dict[str, Impl] = dict(BUILTINS)
+    impls: dict[str, Impl] = {}
     apps: dict[str, Application] = {}
     for info in pkgutil.iter_modules(cmdlets.__path__):
         module = importlib.import_module(f"{cmdlets.__name__}.{info.name}")
@@ -75,7 +75,7 @@ class Engine:
             default_impls, default_apps = _default_tables()
             cmdlets = default_impls
             applications = default_apps if applications is None else applications
-        self._impls = {name.lower(): impl for name, impl in cmdlets.items()}
+        self._impls = {name.lower(): impl for name, impl in {**BUILTINS, **cmdlets}.items()}
         self._apps = {name.lower(): app for name, app in (applications or {}).items()}
         self._scripts = ScriptRunner(self, known_scripts())
 
