@@ -108,7 +108,9 @@ def render_cmd(cmd: Cmd, names: _Names | None = None) -> str:
     names = names or _Names()
     parts = [cmd.name]
     for key, value in cmd.params:
-        if value is True:
+        if key == "":
+            parts.append(ps_literal(value, names))  # a positional argument
+        elif value is True:
             parts.append(f"-{key}")  # a switch: present
         elif value is False:
             parts.append(f"-{key}:$false")

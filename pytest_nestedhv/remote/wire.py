@@ -47,4 +47,7 @@ def add_pipeline(ps: Any, pipeline: tuple[Cmd, ...]) -> None:
     for cmd in pipeline:
         ps.add_cmdlet(cmd.name)
         for key, value in cmd.params:
-            ps.add_parameter(key, to_wire(value))
+            if key == "":  # a positional argument (native commands such as bcdedit /enum)
+                ps.add_argument(to_wire(value))
+            else:
+                ps.add_parameter(key, to_wire(value))
