@@ -1,0 +1,151 @@
+"""The lab state machine against a fake session: order, memory of failures, cleanup scope."""
+from __future__ import annotations
+
+import pytest
+
+from pytest_nestedhv.hyperv import requirements as req
+from pytest_nestedhv.hyperv.lab import CHAIN, Lab, LabBlocked, LabConfig, LabConfigError
+from pytest_nestedhv.remote.errors import RemoteError
+from pytest_nestedhv.remote.secrets import GuestCredential, Secret
+
+from .fake_hyperv import FakeSession, FakeVM
+
+BASE = "C:\\Images\\base.vhdx"
+
+
+def make_lab(session: FakeSession, **kw: object) -> Lab:
+    cred = GuestCredential("Administrator", Secret("pw-not-logged"))
+    return Lab(session, LabConfig(run_id="abc123", base_image=BASE, guest_cred=cred, slice_s=10, **kw))  # type: ignore[arg-type]
+
+
+def test_full_chain_reaches_l2_booted_in_order() -> None:
+    s = FakeSession()
+    lab = make_lab(s)
+    outcome = lab.reach(req.STEP_L2_BOOT)
+    assert outcome.ok, outcome.error
+    assert [p.step for p in lab.timeline] == list(CHAIN[: CHAIN.index(req.STEP_L2_BOOT) + 1])
+    l1 = s.vms["nestedhv-abc123-l1"]
+    assert l1.notes == "nestedhv-run:abc123" and l1.expose and not l1.dynamic and l1.spoofing == "On"
+    host = s.names()
+    # extensions exposed before the first Start-VM (only possible while Off)
+    assert host.index("Set-VMProcessor") < host.index("Start-VM")
+    assert "Install-WindowsFeature" in s.names("guest:nestedhv-abc123-l1")
+    assert s.guest_vms["nestedhv-abc123-l1"]["nestedhv-abc123-l2"] == "Running"
+    assert lab.guest_after is not None and lab.guest_after.hypervisor_present
+    assert lab.guest_before is not None and lab.guest_before.last_boot != lab.guest_after.last_boot
+
+
+def test_client_guest_uses_enable_windows_optional_feature() -> None:
+    s = FakeSession(guest_server=False)
+    lab = make_lab(s)
+    assert lab.reach(req.STEP_INSTALL).ok
+    guest = s.names("guest:nestedhv-abc123-l1")
+    assert "Enable-WindowsOptionalFeature" in guest and "Install-WindowsFeature" not in guest
+
+
+def test_failed_step_is_remembered_and_later_steps_are_blocked_with_cause() -> None:
+    s = FakeSession()
+    s.fail["Install-WindowsFeature"] = RemoteError("A prerequisite check for the Hyper-V feature failed.",
+                                                   fqid="Alteration_PrerequisiteCheck_Failed")
+    lab = make_lab(s)
+    outcome = lab.reach(req.STEP_INSTALL)
+    assert not outcome.ok and "prerequisite check" in (outcome.error or "")
+    calls_after_failure = len(s.calls)
+    with pytest.raises(LabBlocked, match="'hyperv-installed' failed: A prerequisite check"):
+        lab.reach(req.STEP_L2_BOOT)
+    with pytest.raises(LabBlocked, match="hyperv-installed"):
+        lab.require(req.STEP_INSTALL)
+    # asking again returns the same outcome and never retries against the broken machine
+    assert lab.reach(req.STEP_INSTALL) is outcome
+    assert len(s.calls) == calls_after_failure
+
+
+def test_vm_that_turns_off_while_awaited_fails_at_once() -> None:
+    s = FakeSession()
+    s.turns_off.add("nestedhv-abc123-l1")
+    lab = make_lab(s, boot_timeout_s=600)
+    outcome = lab.reach("l1-booted")
+    assert not outcome.ok
+    assert "turned Off" in (outcome.error or "")
+    assert s.names().count("Wait-VM") == 1  # not 60 slices
+
+
+def test_heartbeat_timeout_is_bounded_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    s = FakeSession()
+    s.heartbeat_never.add("nestedhv-abc123-l1")
+    lab = make_lab(s, boot_timeout_s=30)
+    with caplog.at_level("INFO", logger="pytest_nestedhv.lab"):
+        outcome = lab.reach("l1-booted")
+    assert not outcome.ok and "within 30 s" in (outcome.error or "")
+    assert s.names().count("Wait-VM") == 3
+    assert "waiting for L1 heartbeat: 10 s" in caplog.text
+    assert "pw-not-logged" not in caplog.text
+
+
+def test_missing_base_image_is_a_config_error() -> None:
+    s = FakeSession(base_images=())
+    lab = make_lab(s)
+    with pytest.raises(LabConfigError, match="base image not found on the host: C:"):
+        lab.preflight()
+
+
+def test_cleanup_removes_only_this_runs_vms_and_disks() -> None:
+    s = FakeSession()
+    s.vms["user-vm"] = FakeVM("user-vm", notes="my precious", state="Running", disk="C:\\VHDs\\user.vhdx")
+    s.files.add("C:\\VHDs\\user.vhdx")
+    lab = make_lab(s)
+    assert lab.reach(req.STEP_L2_BOOT).ok
+    removed = lab.cleanup("never", failed=False)
+    assert removed == ["nestedhv-abc123-l1"]
+    assert set(s.vms) == {"user-vm"} and s.vms["user-vm"].state == "Running"
+    assert "C:\\VHDs\\user.vhdx" in s.files and BASE in s.files
+    assert "C:\\VHDs\\nestedhv-abc123-l1.vhdx" not in s.files
+    # stopped with TurnOff before removal, never touching user-vm
+    for where, name, cmd in s.calls:
+        if name in ("Stop-VM", "Remove-VM", "Set-VM"):
+            assert cmd.param("Name") != "user-vm"
+
+
+def test_sweep_removes_earlier_tagged_runs_only() -> None:
+    s = FakeSession()
+    s.vms["nestedhv-old-l1"] = FakeVM("nestedhv-old-l1", notes="nestedhv-run:old", disk="C:\\VHDs\\nestedhv-old-l1.vhdx")
+    s.vms["nestedhv-kept-l1"] = FakeVM("nestedhv-kept-l1", notes="nestedhv-run:kept nestedhv-kept")
+    s.vms["looks-like-ours"] = FakeVM("looks-like-ours", notes="nestedhv is great")
+    s.files.add("C:\\VHDs\\nestedhv-old-l1.vhdx")
+    lab = make_lab(s)
+    assert lab.reach("host-checked").ok
+    assert set(s.vms) == {"nestedhv-kept-l1", "looks-like-ours"}
+    assert "C:\\VHDs\\nestedhv-old-l1.vhdx" not in s.files
+    assert lab.outcomes["host-checked"].evidence["swept"] == ["nestedhv-old-l1"]
+
+
+@pytest.mark.parametrize(("keep", "failed", "kept"), [
+    ("never", True, False), ("failed", False, False), ("failed", True, True), ("always", False, True),
+])
+def test_cleanup_obeys_keep(keep: str, failed: bool, kept: bool) -> None:
+    s = FakeSession()
+    lab = make_lab(s)
+    assert lab.reach("l1-created").ok
+    lab.cleanup(keep, failed)  # type: ignore[arg-type]
+    assert ("nestedhv-abc123-l1" in s.vms) is kept
+    if kept:
+        assert "nestedhv-kept" in s.vms["nestedhv-abc123-l1"].notes
+
+
+def test_toggle_on_running_l1_is_refused_and_recorded() -> None:
+    s = FakeSession()
+    lab = make_lab(s)
+    t = lab.probe_toggle()
+    assert t.refused and t.state == "Running" and "current state" in (t.error or "")
+    assert req.evaluate("vm.toggle-while-running", lab.observations()).status == "pass"
+
+
+def test_negative_branch_records_documented_refusal_and_removes_probe_vm() -> None:
+    s = FakeSession()
+    lab = make_lab(s)
+    outcome = lab.reach(req.STEP_NEGATIVE)
+    assert outcome.ok, outcome.error
+    assert "does not have required virtualization capabilities" in outcome.evidence["refusal"]
+    assert "nestedhv-abc123-neg" not in s.vms
+    assert req.evaluate("negative.no-extensions", lab.observations()).status == "pass"
+    assert "l1-created" not in lab.outcomes  # the side branch does not build the main L1
