@@ -37,7 +37,7 @@ class FakeNode:
     guests: dict[str, "FakeNode"] = dataclasses.field(default_factory=dict)
     password: str = "pw"
 
-    def direct(self, vm_name: str, user: str, password: str, ctx: Context) -> "FakeNode":
+    def direct(self, vm_name: str, user: str, password: str) -> "FakeNode":
         if vm_name not in self.guests:
             raise PSError("The input VMName parameter does not resolve to any virtual machine.", "InvalidArgument",
                           "InvalidVMNameNotSingle,Microsoft.PowerShell.Commands.InvokeCommandCommand")
@@ -50,6 +50,9 @@ class FakeNode:
 @dataclasses.dataclass
 class FakeWorld:
     host: FakeNode
+
+    def direct(self, node: FakeNode, vm_name: str, user: str, password: str) -> FakeNode:
+        return node.direct(vm_name, user, password)
 
 
 def get_vm(call: Call) -> Iterable[Any]:

@@ -47,7 +47,7 @@ def invoke_in_guest(engine: Engine, params: dict[str, Any], ctx: Context) -> Ite
     vm_name = str(params["VMName"])
     user, password = _credential(params["Credential"])
     try:
-        guest = ctx.node.direct(vm_name, user, password, ctx)
+        guest = ctx.world.direct(ctx.node, vm_name, user, password)
     except PSError as error:  # connection failures are Invoke-Command's non-terminating errors
         error.terminating = False
         ctx.streams.error(error)
