@@ -152,6 +152,9 @@ def parse_host(spec: str) -> HostTarget:
     if parts.query or parts.fragment or parts.path not in ("", "/", "/wsman"):
         raise _bad_host(spec, "only the path /wsman is allowed")
     host = parts.hostname or ""
+    at = rest.lower().find(host)
+    if host and at >= 0:
+        host = rest[at:at + len(host)]  # urlsplit lowercases; the label keeps the user's spelling
     try:
         port = parts.port
     except ValueError:

@@ -47,7 +47,7 @@ class ConnectOptions:
     operation_timeout: int = 20  # WSMan OperationTimeout of a Receive
     read_timeout: float = 30.0  # must exceed operation_timeout
     default_timeout: float = 600.0  # a call without its own timeout
-    read_retries: int = 4  # attempts for a read after a transient transport error
+    read_retries: int = 5  # attempts for a read after a transient transport error
     retry_wait_max: float = 2.0
     no_proxy: bool = False  # loopback emulator: ignore proxy variables
 
@@ -71,10 +71,13 @@ def is_transient(exc: BaseException) -> bool:
                          "ConnectionResetError", "RemoteDisconnected", "IncompleteRead"})
 
 
-def _never_sent(exc: BaseException) -> bool:
-    """True when the request cannot have reached the server (no connection was made)."""
+def _dropped(exc: BaseException) -> bool:
+    """An established connection was closed or reset under us (not: refused, unknown host)."""
     names = {cls.__name__ for e in exception_chain(exc) for cls in type(e).__mro__}
-    return bool(names & {"ConnectTimeout", "NewConnectionError", "ConnectionRefusedError"})
+    if names & {"NewConnectionError", "NameResolutionError", "ConnectTimeout", "SSLError", "gaierror"}:
+        return False
+    return bool(names & {"RemoteDisconnected", "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError",
+                         "ChunkedEncodingError", "IncompleteRead"})
 
 
 def _pool_gone(exc: BaseException) -> bool:
@@ -130,13 +133,26 @@ class Session:
         if self._pool is not None:
             return
         try:
-            self._pool = self._open_pool()
+            self._pool = self._open_with_retries()
         except ConnectionFailed:
             raise
         except Exception as exc:  # pypsrp, requests, spnego... all mean "cannot use this host"
             failure = classify(exc, self.target, self.options.user, self.options.auth, self.options.connect_timeout)
             log.debug("opening %s failed: %s", self.target.label, self.mask.mask(repr(exc)))
             raise ConnectionFailed(self.mask.mask(str(failure)), target=self.target.label) from None
+
+    def _open_with_retries(self) -> Any:
+        # only a connection dropped mid-way is retried: refused, unknown name, TLS or bad
+        # credentials fail at once, so a wrong setting is reported within seconds
+        for attempt in tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_dropped),
+            stop=tenacity.stop_after_attempt(3),
+            wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
+            reraise=True,
+        ):
+            with attempt:
+                return self._open_pool()
+        raise AssertionError("unreachable")
 
     def _open_pool(self) -> Any:
         from pypsrp.powershell import RunspacePool
@@ -275,6 +291,8 @@ class Session:
             output, errors = self._attempts(build, keys=keys, read_only=read_only, deadline=deadline,
                                             budget=budget, text=text)
             self.last_errors = errors
+            if errors:
+                error = str(errors[0])  # recorded even when the caller does not raise
             if errors and check:
                 first = errors[0]
                 raise RemoteError(first.message, fqid=first.fqid, category=first.category, target=first.target,
@@ -320,51 +338,49 @@ class Session:
         from pypsrp.complex_objects import PSInvocationState
         from pypsrp.powershell import PowerShell
 
+        started = False  # True once the server has the pipeline: then only reads may be repeated
         try:
             pool = self._ensure_pool()
             if keys:
-                self._ensure_keys(pool)
+                self._with_retries(lambda: self._ensure_keys(pool))
             ps = PowerShell(pool)
             build(ps)
-            ps.begin_invoke()
-        except ConnectionFailed:
+            # why resend is safe: the Command carries the same CommandId (the pipeline id), so a
+            # server that did get the first one refuses the duplicate instead of running it twice
+            self._with_retries(ps.begin_invoke)
+            started = True
+            while ps.state == PSInvocationState.RUNNING:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._stop(ps)
+                    raise RemoteTimeout(f"did not finish within {budget:g} s", fqid="NestedHv.Timeout",
+                                        category="OperationTimeout", command=text)
+                operation_timeout = max(1, min(self.options.operation_timeout, math.ceil(left)))
+                self._with_retries(lambda: ps.poll_invoke(timeout=operation_timeout))
+        except (ConnectionFailed, RemoteError):
             raise
         except Exception as exc:
-            if _pool_gone(exc):
-                self._discard()  # the command never started: safe to send again on a new pool
-                raise _Retry(exc) from exc
-            if is_transient(exc):
-                self._discard()
-                if read_only or _never_sent(exc):
-                    raise _Retry(exc) from exc
+            if _pool_gone(exc) or is_transient(exc):
+                self._discard()  # a pool that lost a call is not trusted again
+                if read_only or (_pool_gone(exc) and not started):
+                    raise _Retry(exc) from exc  # run it again from the start on a new pool
                 raise self._lost(exc) from None
             raise
-        while ps.state == PSInvocationState.RUNNING:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self._stop(ps)
-                raise RemoteTimeout(f"did not finish within {budget:g} s", fqid="NestedHv.Timeout",
-                                    category="OperationTimeout", command=text)
-            self._receive(ps, max(1, min(self.options.operation_timeout, math.ceil(left))), read_only)
         return [from_wire(o) for o in ps.output], self._errors(ps, text)
 
-    def _receive(self, ps: Any, operation_timeout: int, read_only: bool) -> None:
-        try:
-            for attempt in tenacity.Retrying(
-                retry=tenacity.retry_if_exception(is_transient),
-                stop=tenacity.stop_after_attempt(self.options.read_retries),
-                wait=tenacity.wait_exponential(multiplier=0.2, max=self.options.retry_wait_max),
-                reraise=True,
-            ):
-                with attempt:
-                    ps.poll_invoke(timeout=operation_timeout)
-        except Exception as exc:
-            if is_transient(exc) or _pool_gone(exc):
-                self._discard()  # a pool that lost a read is not trusted again
-                if read_only:
-                    raise _Retry(exc) from exc
-                raise self._lost(exc) from None
-            raise
+    def _with_retries(self, fn: Callable[[], Any]) -> Any:
+        """Call ``fn`` again after a transient transport error (bounded, with backoff)."""
+        for attempt in tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_transient),
+            stop=tenacity.stop_after_attempt(self.options.read_retries),
+            wait=tenacity.wait_exponential(multiplier=0.1, max=self.options.retry_wait_max),
+            before_sleep=lambda s: log.info("%s: transient transport error, trying again: %s", self.target.label,
+                                            one_line(str(s.outcome.exception()))[:200]),
+            reraise=True,
+        ):
+            with attempt:
+                return fn()
+        raise AssertionError("unreachable")  # tenacity either returns or re-raises
 
     def _stop(self, ps: Any) -> None:
         try:
