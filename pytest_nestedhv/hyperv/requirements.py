@@ -493,8 +493,12 @@ def judge_negative(obs: Observations) -> Finding:
     if outcome.ok and any(text in refusal for text in NO_EXTENSIONS_TEXTS):
         return _f(rid, "pass", f"refused: {refusal}", required, **ev)
     if outcome.ok:
-        return _f(rid, "fail", f"refused with an undocumented error: {refusal}", required, **ev)
-    return _f(rid, "fail", outcome.error or "the probe L1 was not refused", required, **ev)
+        return _f(rid, "fail", f"refused with an undocumented error: {refusal}", required, _NEGATIVE_REMEDY, **ev)
+    return _f(rid, "fail", outcome.error or "the probe L1 was not refused", required, _NEGATIVE_REMEDY, **ev)
+
+
+_NEGATIVE_REMEDY = ("Report it with the feedback bundle: the platform must refuse an L1 without exposed "
+                    "extensions with the documented error")
 
 
 CATALOG: tuple[Requirement, ...] = (
@@ -522,10 +526,13 @@ CATALOG: tuple[Requirement, ...] = (
                             "Expose the extensions on the L1 while it is Off, then install Hyper-V again")),
     Requirement("guest.hypervisor", "guest", "Hypervisor running inside the L1", judge_guest_hypervisor),
     Requirement("nested.create", "nested", "An L2 VM can be created in the L1",
-                _step_judge("nested.create", STEP_L2_CREATE, "New-VM inside the L1 succeeds", "L2 created")),
+                _step_judge("nested.create", STEP_L2_CREATE, "New-VM inside the L1 succeeds", "L2 created",
+                            "Make sure Hyper-V runs inside the L1 (Get-VMHost there), then New-VM again")),
     Requirement("nested.boot", "nested", "The L2 VM boots",
                 _step_judge("nested.boot", STEP_L2_BOOT, "the L2 reaches Running and stays there",
-                            "L2 running")),
+                            "L2 running",
+                            "Inside the L1: Get-WinEvent -LogName Microsoft-Windows-Hyper-V-Worker-Admin -MaxEvents 20 "
+                            "shows why the L2 stopped")),
     Requirement("nested.network", "nested", "The L2 VM has network", judge_nested_network),
     Requirement("negative.no-extensions", "negative", "An L1 without extensions is refused cleanly", judge_negative),
 )
