@@ -69,7 +69,9 @@ class PipelineRun:
         request = build_request(self._metadata, self._input)
         first = next((s[0].name for s in request.statements if s and not s[0].is_script), None)
         self._current = first
-        self.pipeline.start()
+        # assumption: like PowerShell's server, no Running state message is sent (the client sets Running
+        # itself); pipeline.start() would serialize and queue one, ~0.4 ms per invoke
+        self.pipeline.state = PSInvocationState.Running
         worker = threading.Thread(
             target=self._work, args=(engine, request), name=f"sim-pipeline-{self.command_id}", daemon=True
         )

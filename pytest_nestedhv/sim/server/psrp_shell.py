@@ -202,7 +202,8 @@ class PsrpShell:
             self._pool.runspace_availability_response(event.ci, max(self._pool.max_runspaces, 1))
         elif isinstance(event, CreatePipelineEvent):
             run = self._run(event.pipeline_id)
-            run.set_metadata(event.pipeline)
+            # psrpcore already parsed the pipeline into .metadata; event.pipeline would parse it again
+            run.set_metadata(run.pipeline.metadata)
             run.start_if_ready(self._engine)
         elif isinstance(event, PipelineInputEvent):
             run = self._run(event.pipeline_id)
