@@ -1,0 +1,144 @@
+"""What the Hyper-V cmdlets share: finding VMs the way the real module does, and its errors."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..model import lifecycle
+from ..model.state import VM, Node, has_wildcard
+from ..powershell.cmdlet import Call
+from ..powershell.errors import PSError
+from ..powershell.values import PSOut
+
+HV_COMMANDS = "Microsoft.HyperV.PowerShell.Commands."
+VIRT_EXC = "Microsoft.HyperV.PowerShell.VirtualizationException"
+
+
+def command_class(call: Call) -> str:
+    """Get-VM -> GetVM, the class-name part of a Hyper-V FullyQualifiedErrorId."""
+    return call.name.replace("-", "")
+
+
+def now(call: Call) -> dt.datetime:
+    return call.ctx.world.refresh()
+
+
+def changed(call: Call) -> None:
+    call.ctx.world.notify_change()
+
+
+def not_found(call: Call, name: str) -> PSError:
+    return PSError(f'Hyper-V was unable to find a virtual machine with name "{name}".', category="InvalidArgument",
+                   fqid=f"InvalidParameter,{HV_COMMANDS}{command_class(call)}", target=name,
+                   exception_type="Microsoft.HyperV.PowerShell.VirtualizationInvalidArgumentException",
+                   reason="VirtualizationInvalidArgumentException")
+
+
+def invalid_state(call: Call, vm: VM) -> PSError:
+    # nested-facts §3 (unsure): the text for changing a VM in the wrong state.
+    return PSError("The operation cannot be performed while the virtual machine is in its current state.",
+                   category="InvalidOperation", fqid=f"InvalidState,{HV_COMMANDS}{command_class(call)}",
+                   target=vm.name, exception_type=VIRT_EXC, reason="VirtualizationException")
+
+
+def require_hyperv(call: Call) -> None:
+    """The Hyper-V module exists only with its management tools, and answers only with vmms running."""
+    node = call.ctx.node
+    if not (node.has_feature("Hyper-V-PowerShell") or node.has_pending_feature("Hyper-V-PowerShell")):
+        raise command_not_found(call.name)
+    if not node.has_feature("Hyper-V"):
+        raise PSError(f"Hyper-V encountered an error trying to access an object on computer "
+                      f"'{node.os.computer_name}' because the object was not found. The object might have been "
+                      "deleted. Verify that the Virtual Machine Management service on the computer is running.",
+                      category="ObjectNotFound", fqid=f"ObjectNotFound,{HV_COMMANDS}{command_class(call)}",
+                      exception_type="Microsoft.HyperV.PowerShell.VirtualizationObjectNotFoundException",
+                      reason="VirtualizationObjectNotFoundException", terminating=True)
+
+
+def command_not_found(name: str) -> PSError:
+    return PSError(f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or "
+                   "operable program. Check the spelling of the name, or if a path was included, verify that the "
+                   "path is correct and try again.", category="ObjectNotFound", fqid="CommandNotFoundException",
+                   target=name, exception_type="System.Management.Automation.CommandNotFoundException",
+                   reason="CommandNotFoundException", terminating=True)
+
+
+def model_of(obj: Any) -> Any:
+    return getattr(obj, "model", None)
+
+
+def resolve_vm_object(call: Call, obj: Any) -> VM | None:
+    """A VM given as a model object, a VirtualMachine PSOut (also one copied by Select-Object), or a name."""
+    node = call.ctx.node
+    model = model_of(obj)
+    if isinstance(obj, VM):
+        model = obj
+    if isinstance(model, VM):
+        return model if any(vm is model for vm in node.vms) else node.vm_by_id(model.id)
+    if isinstance(obj, PSOut):
+        for key in ("VMId", "Id"):
+            try:
+                value = obj.get(key)
+            except KeyError:
+                continue
+            found = node.vm_by_id(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+            if found is not None:
+                return found
+        try:
+            obj = obj.get("Name")
+        except KeyError:
+            return None
+    if isinstance(obj, str):
+        matches = node.find_vms(obj)
+        return matches[0] if matches else None
+    return None
+
+
+def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -> Iterator[VM]:
+    """The VMs a command acts on: by name (wildcards; non-terminating not-found error for plain
+    names), by VM objects, or from pipeline input. Duplicates are dropped, order kept."""
+    seen: set[uuid.UUID] = set()
+
+    def emit(vms: Iterable[VM]) -> Iterator[VM]:
+        for vm in vms:
+            if vm.id not in seen:
+                seen.add(vm.id)
+                yield vm
+
+    node = call.ctx.node
+    if call.has(object_param):
+        objs = call.params[object_param]
+        for obj in objs if isinstance(objs, list) else [objs]:
+            vm = resolve_vm_object(call, obj)
+            if vm is None:
+                call.write_error(not_found(call, str(getattr(vm, "name", obj))))
+            else:
+                yield from emit([vm])
+        return
+    names = call.params.get(name_param)
+    if names is None and call.expects_input:
+        for obj in call.input:
+            vm = resolve_vm_object(call, obj)
+            if vm is None:
+                call.write_error(not_found(call, str(obj)))
+            else:
+                yield from emit([vm])
+        return
+    if names is None:
+        yield from emit(list(node.vms))
+        return
+    for name in names if isinstance(names, list) else [names]:
+        matches = node.find_vms(name)
+        if not matches and not has_wildcard(name):
+            call.write_error(not_found(call, name))
+        yield from emit(matches)
+
+
+def heartbeat(vm: VM) -> str | None:
+    return lifecycle.heartbeat(vm)
+
+
+def node_of(call: Call) -> Node:
+    return call.ctx.node
