@@ -1,0 +1,239 @@
+"""The pytest plugin ``nestedhv``: options, ini keys, markers, report header, host fixture.
+
+Loaded in every pytest run of its users, so importing it does no work: pypsrp, tenacity and
+the emulator are imported only once a --nested-host is given and a session opens. Without
+--nested-host the plugin changes nothing visible.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
+from .remote.errors import ConnectionFailed
+from .remote.secrets import SecretMask, SecretMaskFilter
+
+if TYPE_CHECKING:
+    from .remote.hosts import HostPool, NestedHost
+
+EXIT_CONNECTION_FAILED = pytest.ExitCode.INTERRUPTED  # the session stopped before any test ran
+WORKER_RUN_ID = "nestedhv_run_id"
+
+
+@dataclasses.dataclass
+class NestedState:
+    """Everything the plugin keeps for one pytest run (in ``config.stash``)."""
+
+    settings: Settings
+    mask: SecretMask
+    hosts: HostPool
+    is_worker: bool
+    log_filter: SecretMaskFilter
+    filtered_handlers: list[logging.Handler] = dataclasses.field(default_factory=list)
+
+
+STATE_KEY = pytest.StashKey[NestedState]()
+
+
+def get_state(config: pytest.Config) -> NestedState | None:
+    """The plugin's state, or None when no --nested-host was given."""
+    return config.stash.get(STATE_KEY, None)
+
+
+# options -------------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nested", "Hyper-V nested virtualization (pytest-nestedhv)")
+    group.addoption("--nested-host", action="append", default=None, metavar="URL",
+                    help="host to validate (repeatable): NAME, NAME:PORT, https://NAME:PORT, http://NAME:PORT, "
+                         "sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
+    group.addoption("--nested-user", default=None, metavar="USER",
+                    help="account on the host (env NESTED_HOST_USER); password only from NESTED_HOST_PASSWORD")
+    group.addoption("--nested-auth", default=None, choices=AUTHS, help="WinRM authentication (default negotiate)")
+    group.addoption("--nested-cert-validation", default=None, metavar="true|false|PATH",
+                    help="check the host's TLS certificate: true (default), false, or a CA bundle path")
+    group.addoption("--nested-allow-unencrypted", action="store_true", default=False,
+                    help="allow Basic authentication over plain HTTP")
+    group.addoption("--nested-base-image", default=None, metavar="PATH",
+                    help="VHDX on the host for the L1 guest OS (a sim scenario supplies its own)")
+    group.addoption("--nested-guest-user", default=None, metavar="USER",
+                    help="guest administrator (env NESTED_GUEST_USER); password only from NESTED_GUEST_PASSWORD")
+    group.addoption("--nested-inner-image", default=None, metavar="PATH",
+                    help="optional VHDX for the L2 OS; without it the L2 boots to firmware")
+    group.addoption("--nested-vm", default=None, metavar="NAME",
+                    help="validate this existing VM instead of provisioning one (read-only)")
+    group.addoption("--nested-remediate", action="store_true", default=False,
+                    help="with --nested-vm: change the VM until it meets the requirements, printing every change")
+    group.addoption("--nested-keep", default=None, choices=KEEP_CHOICES,
+                    help="keep the VMs this run created: never (default), failed, always")
+    group.addoption("--nested-report-dir", default=None, metavar="DIR", help="where reports go (default reports)")
+
+    parser.addini("nested_hosts", "hosts to validate, one per line (like --nested-host)", type="linelist", default=[])
+    parser.addini("nested_auth", "WinRM authentication: negotiate, ntlm, kerberos, credssp, basic", type="string",
+                  default="")
+    parser.addini("nested_cert_validation", "true, false, or a CA bundle path", type="string", default="")
+    parser.addini("nested_base_image", "VHDX on the host for the L1 guest OS", type="string", default="")
+    parser.addini("nested_inner_image", "VHDX for the L2 OS", type="string", default="")
+    parser.addini("nested_keep", "never, failed or always", type="string", default="")
+    parser.addini("nested_report_dir", "where reports go (default reports)", type="string", default="")
+
+
+# configuration -------------------------------------------------------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(id): the nested-virtualization requirement a test checks")
+    config.addinivalue_line("markers", "nested_host(*labels): run this test only against these hosts "
+                                       "('sim' matches every emulated host)")
+    if config.option.help or config.option.version:
+        return
+    worker_input = getattr(config, "workerinput", None)
+    run_id = worker_input.get(WORKER_RUN_ID) if worker_input else None
+    settings = settings_from_config(config, run_id=run_id)
+    if not settings.enabled:
+        return
+    from .remote.hosts import HostPool, load_sim_scenario
+
+    mask = SecretMask(settings.secrets())
+    hosts = HostPool(settings, mask)
+    for target in settings.targets:
+        if target.is_sim:
+            from .sim.scenario import ScenarioError
+
+            try:
+                hosts.set_scenario(target.label, load_sim_scenario(target))
+            except ScenarioError as exc:
+                raise pytest.UsageError(f"--nested-host {target.spec}: {exc}") from None
+    state = NestedState(settings, mask, hosts, worker_input is not None, SecretMaskFilter(mask))
+    config.stash[STATE_KEY] = state
+    config.add_cleanup(lambda: _shutdown(state))
+    if _xdist_controller(config) and config.getoption("dist", "no") == "load":
+        # why: each host's lab must be built once, on one worker; loadgroup keeps a host's tests together
+        config.option.dist = "loadgroup"
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: every worker uses the controller's run id."""
+    state = get_state(node.config)
+    if state is not None:
+        node.workerinput[WORKER_RUN_ID] = state.settings.run_id
+
+
+def _shutdown(state: NestedState) -> None:
+    try:
+        state.hosts.close()
+    finally:
+        for handler in state.filtered_handlers:
+            handler.removeFilter(state.log_filter)
+        state.filtered_handlers.clear()
+
+
+def _install_log_filter(config: pytest.Config, state: NestedState) -> None:
+    """Mask secrets in every record that reaches pytest's handlers or the root logger's."""
+    handlers = list(logging.getLogger().handlers)
+    logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
+    for name in ("caplog_handler", "report_handler", "log_file_handler", "log_cli_handler"):
+        handler = getattr(logging_plugin, name, None)
+        if isinstance(handler, logging.Handler):
+            handlers.append(handler)
+    for handler in handlers:
+        if state.log_filter not in handler.filters:
+            handler.addFilter(state.log_filter)
+            state.filtered_handlers.append(handler)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = get_state(session.config)
+    if state is None:
+        return
+    _install_log_filter(session.config, state)
+    if session.config.option.collectonly or state.is_worker:
+        return  # workers open their hosts on first use; the controller checked them already
+    for target in state.settings.targets:
+        if _xdist_controller(session.config) and target.is_sim:
+            continue  # an emulator lives in the worker that runs its tests
+        try:
+            state.hosts.get(target.label)
+        except ConnectionFailed as exc:
+            state.hosts.close()
+            pytest.exit(state.mask.mask(str(exc)), returncode=EXIT_CONNECTION_FAILED)
+    if _xdist_controller(session.config):
+        state.hosts.close()  # the check is done; each worker opens its own session
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = get_state(config)
+    if state is None:
+        return None
+    from .remote.hosts import describe_info
+
+    opened = {h.label: h for h in state.hosts.opened()}
+    lines = [f"nestedhv: run {state.settings.run_id}, "
+             f"{'validating VM ' + state.settings.vm if state.settings.vm else 'provisioning'}"]
+    for target in state.settings.targets:
+        host = opened.get(target.label)
+        extra = describe_info(host.info) if host else ""
+        lines.append(f"  {target.label}: {target.describe()}" + (f", {extra}" if extra else ""))
+    return [state.mask.mask(line) for line in lines]
+
+
+# parametrization -----------------------------------------------------------------------------
+def _wanted(item_labels: tuple[str, ...], label: str, is_sim: bool) -> bool:
+    return not item_labels or label in item_labels or (is_sim and "sim" in item_labels)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "nested_host" not in metafunc.fixturenames:
+        return
+    state = get_state(metafunc.config)
+    if state is None:
+        return  # the fixture skips: no --nested-host
+    labels = tuple(a for m in metafunc.definition.iter_markers("nested_host") for a in m.args)
+    targets = [t for t in state.settings.targets if _wanted(labels, t.label, t.is_sim)]
+    metafunc.parametrize("nested_host", [t.label for t in targets], ids=[t.label for t in targets],
+                         indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if get_state(config) is None:
+        return
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        label = callspec.params.get("nested_host") if callspec is not None else None
+        if label is not None:
+            item.add_marker(pytest.mark.xdist_group(name=f"nestedhv-{label}"))
+
+
+@pytest.fixture(scope="session")
+def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
+    """One host under test (parametrized per --nested-host) with its open Session."""
+    state = get_state(request.config)
+    label = getattr(request, "param", None)
+    if state is None or label is None:
+        pytest.skip("no --nested-host given")
+    try:
+        yield state.hosts.get(label)
+    except ConnectionFailed as exc:
+        pytest.exit(state.mask.mask(str(exc)), returncode=EXIT_CONNECTION_FAILED)
+
+
+@pytest.fixture(scope="session")
+def nested_settings(request: pytest.FixtureRequest) -> Settings:
+    """The run's Settings (skips without --nested-host)."""
+    state = get_state(request.config)
+    if state is None:
+        pytest.skip("no --nested-host given")
+    return state.settings
+
+
+@pytest.fixture(scope="session")
+def nested_secret_mask(request: pytest.FixtureRequest) -> SecretMask:
+    state = get_state(request.config)
+    return state.mask if state is not None else SecretMask()
