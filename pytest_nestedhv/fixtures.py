@@ -1,0 +1,114 @@
+"""The lab chain as pytest fixtures, on top of the plugin's per-host ``nested_host``.
+
+nested_observer (session, per host) owns the host facts, the Lab (or the user's VM in
+--nested-vm mode) and tears the lab down at the end of the session (also after a failure or
+Ctrl-C: pytest runs session finalizers then). ``requirement`` is what a suite test calls:
+it judges one catalog id and turns the Finding into pass / fail / skip / warning, recording
+the id, severity and evidence for the reports.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .hyperv import requirements as req
+from .hyperv.facts import FactsError
+from .hyperv.lab import Lab, LabConfig, LabConfigError
+from .hyperv.observer import Blocked, Observer
+from .remote.errors import RemoteError
+
+log = logging.getLogger("pytest_nestedhv.fixtures")
+
+FINDING_KEY = pytest.StashKey[dict[str, Any]]()  # item.stash: the Finding as a dict, for the reports
+LAB_KEY = pytest.StashKey[dict[str, Lab]]()  # config.stash: label -> Lab, for the reports' timeline
+EXIT_BAD_INPUT = pytest.ExitCode.USAGE_ERROR
+
+
+class NestedAdvisory(UserWarning):
+    """An advisory finding (e.g. memory under 4 GB, VBS on a GA build): reported, not failed."""
+
+
+def _base_image(nested_host: Any) -> str | None:
+    image = getattr(nested_host, "base_image", None) or nested_host.settings.base_image
+    scenario = getattr(nested_host, "scenario", None)
+    if not image and scenario is not None and scenario.host.base_images:
+        image = scenario.host.base_images[0]  # a sim scenario supplies its own
+    return image
+
+
+def _write_line(config: pytest.Config, text: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(text)
+
+
+@pytest.fixture(scope="session")
+def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterator[Observer]:
+    settings = nested_host.settings
+    session = nested_host.session
+    label = nested_host.target.label
+    if settings.vm:
+        observer = Observer(session, None, vm_name=settings.vm, remediate=settings.remediate)
+        try:
+            observer.user_vm()  # fail the whole run at once when the VM does not exist
+        except RemoteError as err:
+            pytest.exit(f"--nested-vm {settings.vm}: {err.message}", returncode=EXIT_BAD_INPUT)
+        for line in observer.changes:
+            _write_line(request.config, f"nestedhv [{label}] remediated: {line}")
+        if settings.remediate and not observer.changes:
+            _write_line(request.config, f"nestedhv [{label}] remediate: VM {settings.vm} needed no change")
+        yield observer
+        return
+    lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=_base_image(nested_host),
+                                 guest_cred=nested_host.guest_credential, inner_image=settings.inner_image))
+    request.config.stash.setdefault(LAB_KEY, {})[label] = lab
+    observer = Observer(session, lab)
+    try:
+        lab.preflight()
+    except LabConfigError as err:
+        pytest.exit(f"{label}: {err}", returncode=EXIT_BAD_INPUT)
+    try:
+        yield observer
+    finally:
+        failed = request.session.testsfailed > 0
+        removed = lab.cleanup(settings.keep, failed)
+        if removed:
+            log.info("cleanup on %s removed %s", label, ", ".join(removed))
+
+
+@pytest.fixture
+def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
+                record_property: Callable[[str, object], None]) -> Callable[[str], req.Finding]:
+    """``requirement("vm.dynamic-memory")`` judges that id for this host and acts on the Finding."""
+
+    def check(rid: str) -> req.Finding:
+        marked = [m.args[0] for m in request.node.iter_markers("requirement") if m.args]
+        if rid not in marked:
+            raise pytest.UsageError(f"{request.node.nodeid} checks {rid} but is marked {marked}")
+        record_property("requirement", rid)
+        try:
+            finding = nested_observer.judge(rid)
+        except Blocked as err:
+            record_property("severity", "skipped")
+            pytest.skip(f"{rid}: {err}")
+        except (FactsError, RemoteError) as err:
+            record_property("severity", "error")
+            pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
+        record_property("severity", finding.severity)
+        record_property("status", finding.status)
+        record_property("evidence", json.dumps(dict(finding.evidence), default=str, sort_keys=True))
+        request.node.stash[FINDING_KEY] = finding.to_dict()
+        if finding.status == "fail":
+            pytest.fail(finding.message(), pytrace=False)
+        if finding.status == "skip":
+            pytest.skip(finding.message())
+        if finding.status == "warning":
+            warnings.warn(NestedAdvisory(finding.message()), stacklevel=2)
+        return finding
+
+    return check
