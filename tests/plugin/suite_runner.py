@@ -1,0 +1,61 @@
+"""Run the shipped validation suite with pytester and read the outcome per requirement id from JUnit XML."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+SUITES = Path(__file__).resolve().parents[2] / "suites"
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    requirement: str
+    outcome: str  # passed, failed, skipped, error
+    message: str
+    properties: dict[str, str]
+
+
+@dataclasses.dataclass
+class SuiteRun:
+    ret: int
+    stdout: str
+    stderr: str
+    cases: dict[str, Case]  # requirement id -> case (one host per run)
+
+    def outcome(self, rid: str) -> str:
+        return self.cases[rid].outcome
+
+    def failed(self) -> set[str]:
+        return {rid for rid, c in self.cases.items() if c.outcome in ("failed", "error")}
+
+    def skipped(self) -> set[str]:
+        return {rid for rid, c in self.cases.items() if c.outcome == "skipped"}
+
+
+def run_suite(pytester: Any, *args: str, env: dict[str, str] | None = None, subprocess: bool = False) -> SuiteRun:
+    dest = pytester.path / "suites"
+    if not dest.exists():
+        shutil.copytree(SUITES, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    junit = pytester.path / "junit.xml"
+    argv = ["suites", f"--junitxml={junit}", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", *args]
+    for key, value in (env or {}).items():
+        pytester._monkeypatch.setenv(key, value)
+    result = pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
+    cases: dict[str, Case] = {}
+    if junit.exists():
+        for tc in ET.parse(junit).getroot().iter("testcase"):
+            props = {p.get("name", ""): p.get("value", "") for p in tc.iter("property")}
+            rid = props.get("requirement")
+            if not rid:
+                continue
+            outcome, message = "passed", ""
+            for tag, name in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+                node = tc.find(tag)
+                if node is not None:
+                    outcome, message = name, node.get("message", "") or (node.text or "")
+                    break
+            cases[rid] = Case(rid, outcome, message, props)
+    return SuiteRun(result.ret, "\n".join(result.outlines), "\n".join(result.errlines), cases)
