@@ -240,13 +240,16 @@ class Lab:
         name = self.names.l1
         with self._transcript_step("toggle-while-running"):
             state = str(prop(self._host(Cmd.of("Get-VM", Name=name))[0], "State", ""))
-            # assumption: Hyper-V refuses any write of ExposeVirtualizationExtensions while the VM is
-            # not Off, even of the value it already has; writing $true keeps the L1 intact if it doesn't.
+            # A real toggle (True -> False): the platform must refuse it while the VM runs. If it is
+            # accepted anyway, put it back at once so the rest of the chain is not affected.
             try:
-                self._host(Cmd.of("Set-VMProcessor", VMName=name, ExposeVirtualizationExtensions=True))
-                self.toggle = ToggleOutcome(name, state, refused=False)
+                self._host(Cmd.of("Set-VMProcessor", VMName=name, ExposeVirtualizationExtensions=False))
             except RemoteError as err:
                 self.toggle = ToggleOutcome(name, state, True, err.message, err.fqid, err.category)
+            else:
+                self.toggle = ToggleOutcome(name, state, refused=False)
+                with contextlib.suppress(RemoteError):
+                    self._host(Cmd.of("Set-VMProcessor", VMName=name, ExposeVirtualizationExtensions=True))
         return self.toggle
 
     # ------------------------------------------------------------ inside the L1
