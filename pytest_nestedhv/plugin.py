@@ -148,6 +148,24 @@ def _install_log_filter(config: pytest.Config, state: NestedState) -> None:
             state.filtered_handlers.append(handler)
 
 
+def _exit_connection_failed(config: pytest.Config, message: str) -> None:
+    # why: pytest prints an Exit raised before the tests twice (stderr and a banner from the
+    # terminal reporter); the banner is dropped so the failure reads as one line
+    config.stash[_CONNECTION_EXIT] = True
+    pytest.exit(message, returncode=EXIT_CONNECTION_FAILED)
+
+
+_CONNECTION_EXIT = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_CONNECTION_EXIT, False):
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "_keyboardinterrupt_memo"):
+            reporter._keyboardinterrupt_memo = None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     state = get_state(session.config)
@@ -163,7 +181,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state.hosts.get(target.label)
         except ConnectionFailed as exc:
             state.hosts.close()
-            pytest.exit(state.mask.mask(str(exc)), returncode=EXIT_CONNECTION_FAILED)
+            _exit_connection_failed(session.config, state.mask.mask(str(exc)))
     if _xdist_controller(session.config):
         state.hosts.close()  # the check is done; each worker opens its own session
 
@@ -221,7 +239,7 @@ def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
     try:
         yield state.hosts.get(label)
     except ConnectionFailed as exc:
-        pytest.exit(state.mask.mask(str(exc)), returncode=EXIT_CONNECTION_FAILED)
+        _exit_connection_failed(request.config, state.mask.mask(str(exc)))
 
 
 @pytest.fixture(scope="session")

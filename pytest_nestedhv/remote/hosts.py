@@ -101,7 +101,11 @@ class HostPool:
                 self.set_scenario(target.label, rt.scenario)
             password = Secret(_random.token_urlsafe(18))
             self.mask.add(password)
-            rt.server = _start_sim(rt.scenario, password)
+            try:
+                rt.server = _start_sim(rt.scenario, password)
+            except Exception as exc:  # a broken emulator must read like any other unusable host
+                raise ConnectionFailed(f"{target.label}: the emulated host did not start: "
+                                       f"{type(exc).__name__}: {one_line(str(exc))[:200]}", target=target.label) from None
             target = target.at(rt.server.host, rt.server.port, "https")
             options = ConnectOptions(user=SIM_USER, password=password, auth=SIM_AUTH,
                                      cert_validation=str(rt.server.ca_path), no_proxy=True)

@@ -1,0 +1,123 @@
+"""Bad input and unusable hosts: one line, exit != 0, within 10 s, no traceback, no password."""
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_nestedhv.sim.server import SimServer
+from pytest_nestedhv.sim.server.echo_engine import EchoEngine
+
+HOST_PW = "Host-Pw-9876!"
+GUEST_PW = "Guest-Pw-5432!"
+TEST_FILE = """
+def test_uses_host(nested_host):
+    assert nested_host.session.is_open
+"""
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"NESTED_HOST_USER": "labadmin", "NESTED_HOST_PASSWORD": HOST_PW,
+                        "NESTED_GUEST_USER": "Administrator", "NESTED_GUEST_PASSWORD": GUEST_PW}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("NESTED_HOST", raising=False)
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[SimServer]:
+    with SimServer(EchoEngine(), users={"labadmin": HOST_PW}, auth="ntlm") as server:
+        yield server
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_failing(pytester: pytest.Pytester, *args: str) -> tuple[str, int]:
+    pytester.makepyfile(TEST_FILE)
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=60)
+    elapsed = time.monotonic() - started
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret != 0, text
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert "Traceback" not in text and "INTERNALERROR" not in text, text
+    assert HOST_PW not in text and GUEST_PW not in text
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(lines), int(result.ret)
+
+
+def only_line(text: str, needle: str) -> str:
+    hits = [line for line in text.splitlines() if needle in line]
+    assert len(hits) == 1, text
+    return hits[0]
+
+
+def test_closed_port(pytester: pytest.Pytester, env: None) -> None:
+    port = closed_port()
+    text, _ = run_failing(pytester, f"--nested-host=http://127.0.0.1:{port}", "--nested-base-image=C:\\b.vhdx")
+    line = only_line(text, "refused the connection")
+    assert f"127.0.0.1:{port}" in line and "no tests ran" not in text
+
+
+def test_unknown_host_name(pytester: pytest.Pytester, env: None) -> None:
+    text, _ = run_failing(pytester, "--nested-host=nohost.invalid", "--nested-base-image=C:\\b.vhdx")
+    assert "cannot resolve the host name 'nohost.invalid'" in only_line(text, "nohost.invalid")
+
+
+def test_tls_failure_hints_at_cert_validation(pytester: pytest.Pytester, env: None, echo_server: SimServer) -> None:
+    text, _ = run_failing(pytester, f"--nested-host=https://127.0.0.1:{echo_server.port}",
+                          "--nested-base-image=C:\\b.vhdx", "--nested-auth=ntlm")
+    assert "--nested-cert-validation" in only_line(text, "TLS handshake")
+
+
+def test_wrong_credentials(pytester: pytest.Pytester, env: None, echo_server: SimServer,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NESTED_HOST_PASSWORD", "Wrong-Pw-0000")
+    text, _ = run_failing(pytester, f"--nested-host=https://127.0.0.1:{echo_server.port}",
+                          f"--nested-cert-validation={echo_server.ca_path}", "--nested-auth=ntlm",
+                          "--nested-base-image=C:\\b.vhdx")
+    line = only_line(text, "wrong credentials")
+    assert "labadmin" in line and "NESTED_HOST_PASSWORD" in line and "Wrong-Pw-0000" not in text
+
+
+@pytest.mark.parametrize(("args", "unset", "needle"), [
+    (["--nested-host=host A"], None, "--nested-host 'host A'"),
+    (["--nested-host=hostA", "--nested-base-image=x"], "NESTED_HOST_PASSWORD", "NESTED_HOST_PASSWORD is not set"),
+    (["--nested-host=http://hostA:5985", "--nested-auth=basic", "--nested-base-image=x"], None,
+     "--nested-allow-unencrypted"),
+    (["--nested-host=sim", "--nested-remediate"], None, "--nested-remediate needs --nested-vm"),
+    (["--nested-host=sim:no-such-scenario"], None, "unknown scenario 'no-such-scenario'"),
+    (["--nested-host=sim", "--nested-cert-validation=/no/ca.pem"], None, "--nested-cert-validation"),
+])
+def test_usage_errors(pytester: pytest.Pytester, env: None, monkeypatch: pytest.MonkeyPatch,
+                      args: list[str], unset: str | None, needle: str) -> None:
+    if unset:
+        monkeypatch.delenv(unset)
+    text, ret = run_failing(pytester, *args)
+    assert ret == pytest.ExitCode.USAGE_ERROR
+    assert only_line(text, needle).startswith("ERROR: ")
+
+
+def test_bad_keep_is_refused_by_option_choices(pytester: pytest.Pytester, env: None) -> None:
+    text, ret = run_failing(pytester, "--nested-host=sim", "--nested-keep=sometimes")
+    assert ret == pytest.ExitCode.USAGE_ERROR and "--nested-keep" in text
+
+
+def test_without_nested_host_the_plugin_is_invisible(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "nestedhv: run" not in result.stdout.str()  # no header line, nothing else
+
+
+def test_host_fixture_skips_without_nested_host(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TEST_FILE)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*no --nested-host given*"])
