@@ -70,16 +70,17 @@ class SimServer:
         self.dropped_count = 0
         self._httpd: WinRMHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port: int | None = None  # kept after stop(), for messages and tests
 
     def __repr__(self) -> str:
-        return f"SimServer(url={self.url if self._httpd else None!r}, auth={self.auth_mode.value!r})"
+        return f"SimServer(url={self.url if self._port else None!r}, auth={self.auth_mode.value!r})"
 
     # --- properties -----------------------------------------------------------------------
     @property
     def port(self) -> int:
-        if self._httpd is None:
+        if self._port is None:
             raise RuntimeError("the server is not started")
-        return int(self._httpd.server_address[1])
+        return self._port
 
     @property
     def url(self) -> str:
@@ -111,6 +112,7 @@ class SimServer:
         if self._httpd is not None:
             return self
         self._httpd = WinRMHTTPServer((self.host, self._requested_port), self, self.tls.context if self.tls else None)
+        self._port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},

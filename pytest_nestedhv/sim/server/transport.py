@@ -28,7 +28,8 @@ WSMAN_PATH = "/wsman"
 
 class WinRMHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False  # a port in use must fail, not be shared
+    # restarting on the same port must not wait for TIME_WAIT; Linux still refuses a port another socket listens on
+    allow_reuse_address = True
     request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], sim: SimServer, tls: ssl.SSLContext | None) -> None:
