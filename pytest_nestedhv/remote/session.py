@@ -146,7 +146,7 @@ class Session:
         # credentials fail at once, so a wrong setting is reported within seconds
         for attempt in tenacity.Retrying(
             retry=tenacity.retry_if_exception(_dropped),
-            stop=tenacity.stop_after_attempt(3),
+            stop=tenacity.stop_after_attempt(6),
             wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
             reraise=True,
         ):
