@@ -190,13 +190,14 @@ def test_host_without_hypervisor_cannot_start_vms_and_lacks_the_module() -> None
     assert cpu.get("VirtualizationFirmwareEnabled") is True  # readable only without a hypervisor
 
 
-def test_nested_boot_crash_fails_the_wait_at_once_with_the_reason() -> None:
+def test_nested_boot_crash_turns_the_l2_off_and_logs_why() -> None:
     sh = Shell(world("nested-boot-crash"))
     guest = boot_l1_with_hyperv(sh)
     make_l1(guest, "l2", expose=False)
     guest.ok("Start-VM", Name=["l2"])
-    result = guest.run("Wait-VM", Name=["l2"], For="Heartbeat", Timeout=100000)
-    assert len(result.errors) == 1 and "crashed" in result.errors[0].message
+    # as on Windows, Wait-VM does not notice the VM turned off: it runs out its timeout
+    result = guest.run("Wait-VM", Name=["l2"], For="Heartbeat", Timeout=600)
+    assert len(result.errors) == 1 and "not satisfied in the specified time-out" in result.errors[0].message
     assert guest.ok("Get-VM", Name=["l2"])[0].get("State").name == "Off"
     ids = [e.get("Id") for e in guest.ok("Get-WinEvent", LogName=["Microsoft-Windows-Hyper-V-Worker-Admin"])]
     assert 18590 in ids and 18500 in ids
