@@ -1,0 +1,136 @@
+"""The feedback bundle of one host: feedback.md, repro.ps1, transcript.ps1, facts.json,
+events/*.json and junit.xml under reports/feedback/<host>/, zipped beside it."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..remote.secrets import SecretMask
+from .facts_view import host_rows
+from .junit import render_junit
+from .powershell import render_repro, render_transcript
+from .records import EventRecord, HostRecord, RunRecord, TestRecord
+from .timeline import STEP_LABELS
+
+ATTACHMENTS = {
+    "repro.ps1": "replays the run's steps on the host up to and including the first failure, then cleans up",
+    "transcript.ps1": "every PowerShell call the run made, in order, with timestamps",
+    "facts.json": "host, L1 VM and guest facts as read by the run",
+    "events": "event-log entries collected from host and guest when a test failed (events/*.json)",
+    "junit.xml": "the results of this host as JUnit XML",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    folder: Path
+    zip_path: Path
+    files: tuple[str, ...]
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _md_code(text: str) -> str:
+    return "`" + str(text).replace("`", "'") + "`"
+
+
+def event_groups(events: Sequence[EventRecord]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        name = f"{event.machine}-{event.log}".replace(":", "-").replace("/", "-").replace("\\", "-")
+        groups.setdefault(name, []).append(dataclasses.asdict(event))
+    return groups
+
+
+def render_feedback(host: HostRecord, tests: Sequence[TestRecord], run: RunRecord, files: Sequence[str]) -> str:
+    failing = [t for t in tests if t.failed]
+    warnings = [t for t in tests if t.severity == "warning" and not t.failed]
+    product = str(host.facts.get("product_name") or "Windows")
+    if failing:
+        ids = ", ".join(dict.fromkeys(t.requirement or t.name for t in failing))
+        title = f"Nested virtualization: {len(failing)} check(s) fail on {product} build {host.build_text}: {ids}"
+    elif tests:
+        title = f"Nested virtualization: all {len(tests)} checks pass on {product} build {host.build_text}"
+    else:
+        title = f"Nested virtualization: no checks ran on {product} build {host.build_text}"
+    out = [f"# {_md_cell(title)}", ""]
+    if run.interrupted:
+        out += ["> The run was interrupted: only the checks that finished are reported.", ""]
+    out += ["## Environment", "", "| | |", "|---|---|", f"| Host | {_md_cell(host.label)} |"]
+    out += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in host_rows(host)]
+    out += [f"| Run | {_md_cell(run.run_id)} started {_md_cell(run.started)} |", ""]
+    out += ["## Failing requirements", ""]
+    if not failing:
+        out += ["None.", ""]
+    for test in failing:
+        f = test.finding
+        out.append(f"### {_md_cell(test.requirement or test.name)} ({_md_code(test.nodeid)})")
+        out.append("")
+        if f:
+            out.append(f"- Expected: {_md_cell(f.get('required', ''))}")
+            out.append(f"- Found: {_md_cell(f.get('found', ''))}")
+            if f.get("remedy"):
+                out.append(f"- Remedy: {_md_code(f['remedy'])}")
+        if test.message:
+            out.append(f"- Reported: {_md_cell(test.message)}")
+        out.append("")
+        evidence = f.get("evidence") if f else None
+        if evidence:
+            out += ["Evidence:", "", "```json", json.dumps(evidence, indent=2, sort_keys=True, default=str), "```", ""]
+        events = [e for e in host.events if e.test == test.nodeid]
+        if events:
+            out += ["Events:", "", "| time | machine | log | id | level | message |", "|---|---|---|---|---|---|"]
+            out += [f"| {_md_cell(e.time or '')} | {_md_cell(e.machine)} | {_md_cell(e.log)} | {e.id} | "
+                    f"{_md_cell(e.level)} | {_md_cell(e.message)} |" for e in events]
+            out.append("")
+    if warnings:
+        out += ["## Warnings", ""]
+        out += [f"- {_md_cell(t.requirement or t.name)}: {_md_cell(t.finding.get('found', '') if t.finding else '')}"
+                for t in warnings]
+        out.append("")
+    out += ["## Steps to reproduce", ""]
+    out.append("1. On the Hyper-V host, in an elevated PowerShell, run the attached `repro.ps1` "
+               "(it asks for the guest credentials and stops at the first error).")
+    out.append(f"2. Or run the validation suite: `pytest --nested-host={host.label}` "
+               "(`pip install pytest-nestedhv`).")
+    if host.phases:
+        out += ["", "The run's lab steps:", ""]
+        for phase in host.phases:
+            state = "ok" if phase.ok else f"FAILED: {_md_cell(phase.error or '')}"
+            out.append(f"- {STEP_LABELS.get(phase.step, phase.step)} ({phase.duration_s:.1f} s): {state}")
+    out += ["", "## Attached files", ""]
+    out += [f"- `{name}`: {ATTACHMENTS.get(name.split('/')[0], '')}" for name in files]
+    return "\n".join(out) + "\n"
+
+
+def write_bundle(root: Path, host: HostRecord, run: RunRecord, mask: SecretMask) -> Bundle:
+    tests = run.tests_of(host.label)
+    folder = root / "feedback" / host.safe_label
+    (folder / "events").mkdir(parents=True, exist_ok=True)
+    texts: dict[str, str] = {
+        "repro.ps1": render_repro(host, tests),
+        "transcript.ps1": render_transcript(host),
+        "facts.json": json.dumps({"host": host.label, "build": host.build_text, "run_id": run.run_id,
+                                  "facts": host.facts, "vm": host.vm, "guest": host.guest},
+                                 indent=2, sort_keys=True, default=str) + "\n",
+        "junit.xml": render_junit(host, tests, mask, timestamp=run.started),
+    }
+    for name, events in sorted(event_groups(host.events).items()):
+        texts[f"events/{name}.json"] = json.dumps(events, indent=2, default=str) + "\n"
+    files = ["repro.ps1", "transcript.ps1", "facts.json", *sorted(n for n in texts if n.startswith("events/")),
+             "junit.xml"]
+    texts["feedback.md"] = render_feedback(host, tests, run, files)
+    for name, text in texts.items():
+        (folder / name).write_text(mask.mask(text), encoding="utf-8", newline="\n")
+    zip_path = root / f"feedback-{host.safe_label}-{host.build_text}.zip"
+    arc_root = zip_path.stem
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in ["feedback.md", *files]:
+            archive.write(folder / name, f"{arc_root}/{name}")
+    return Bundle(folder, zip_path, tuple(["feedback.md", *files]))

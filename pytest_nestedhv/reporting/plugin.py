@@ -1,0 +1,196 @@
+"""The reporting's pytest hooks. ``register(config, mask)`` is called from the plugin's
+pytest_configure when the run has --nested-host.
+
+On every process that runs tests (the only one, or each xdist worker) a makereport wrapper
+puts what the test ran and judged on its report. On the controller only, reports are folded
+into a RunRecord and, at the end, written under the report dir: pytest-html's report.html,
+pytest's junit.xml (paths set here unless the user gave their own), a feedback bundle per
+host, the history and history.html.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from ..remote.secrets import SecretMask
+from . import history_store
+from .aggregate import RunCollector
+from .collect import PAYLOAD_ATTR, WorkerState, build_payload, finding_of, set_junit_properties
+from .html import environment, report_title, summary, test_extra
+from .writer import HISTORY_DB, HISTORY_HTML, Written, write_reports
+
+REPORT_HTML = "report.html"
+JUNIT_XML = "junit.xml"
+PLUGIN_NAME = "nestedhv-reporting"
+
+
+class ReportDirError(pytest.UsageError):
+    pass
+
+
+def check_report_dir(path: Path) -> Path:
+    """Create the report dir and prove it is writable; a one-line UsageError otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".nestedhv-write-test-{os.getpid()}"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ReportDirError(
+            f"--nested-report-dir {path}: cannot write there ({reason}); give a writable directory"
+        ) from None
+    return path
+
+
+def _configure_already_ran(config: pytest.Config, module: ModuleType | None) -> bool:
+    """Whether ``module``'s pytest_configure was already called in this configure round.
+
+    Hook implementations run from the end of the list to its start, so one placed after
+    the nestedhv plugin's ran before it."""
+    if module is None:
+        return False
+    impls = config.hook.pytest_configure.get_hookimpls()
+    plugins = [impl.plugin for impl in impls]
+    caller = sys.modules.get("pytest_nestedhv.plugin")
+    if module not in plugins:
+        return False
+    if caller not in plugins:
+        return True  # called from elsewhere (a test, a conftest): configure is over
+    return plugins.index(module) > plugins.index(caller)
+
+
+def ensure_outputs(config: pytest.Config, root: Path) -> None:
+    """report.html (self-contained) and junit.xml under the report dir unless the user chose paths."""
+    option = config.option
+    if getattr(option, "htmlpath", "missing") is None:
+        option.htmlpath = str(root / REPORT_HTML)
+        option.self_contained_html = True
+        html_plugin = sys.modules.get("pytest_html.plugin")
+        if html_plugin is not None and _configure_already_ran(config, html_plugin):
+            html_plugin.pytest_configure(config)  # it saw no path the first time: let it set up now
+    if getattr(option, "xmlpath", "missing") is None:
+        option.xmlpath = str(root / JUNIT_XML)
+        junit = sys.modules.get("_pytest.junitxml")
+        if junit is not None and _configure_already_ran(config, junit):
+            junit.pytest_configure(config)
+
+
+class ReportingPlugin:
+    def __init__(self, config: pytest.Config, mask: SecretMask, root: Path, *, run_id: str = "",
+                 labels: tuple[str, ...] = (), controller: bool = True) -> None:
+        self.config = config
+        self.mask = mask
+        self.root = root
+        self.labels = labels
+        self.controller = controller
+        self.state = WorkerState()
+        self.collector = RunCollector(run_id, mask) if controller else None
+        self.html_report: Any = None
+        self.written: Written | None = None
+        self.error: str | None = None
+
+    # ---------------------------------------------------------------- every test process
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+        if call.when == "teardown":
+            set_junit_properties(item, self.state, finding_of(item, None, self.mask))
+        report = yield
+        try:
+            setattr(report, PAYLOAD_ATTR, build_payload(item, call, report, self.state, self.mask))
+        except Exception as err:  # noqa: BLE001 - a reporting problem must not change a test's result
+            setattr(report, PAYLOAD_ATTR, {"v": 1, "error": self.mask.mask(f"reporting: {err}")})
+        return report
+
+    # ---------------------------------------------------------------- controller
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.collector is None:
+            return
+        self.collector.add(report)
+        if report.when == "teardown":
+            test = self.collector.run.tests.get(report.nodeid)
+            if test is not None and (test.host or test.requirement):
+                extra = {"name": "nestedhv", "format_type": "html", "extension": "html", "mime_type": "text/html",
+                         "content": test_extra(test, self.collector.run.hosts.get(test.host or ""), self.mask)}
+                report.extras = [*getattr(report, "extras", []), extra]  # type: ignore[attr-defined]
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        self.html_report = report
+        report.title = report_title(self.labels)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.collector is None:
+            return
+        interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) or bool(session.shouldstop)
+        run = self.collector.finish(int(exitstatus), interrupted)
+        try:
+            self.written = write_reports(run, self.root, self.mask)
+        except (OSError, history_store.HistoryError) as err:
+            self.error = self.mask.mask(" ".join(str(err).split()))
+        if self.html_report is not None:
+            self.html_report.title = report_title(self.labels or tuple(run.hosts), run)
+        self._environment(run)
+
+    def _environment(self, run: Any) -> None:
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:
+            return
+        metadata = self.config.stash.get(metadata_key, None)
+        if isinstance(metadata, dict):
+            metadata.update(environment(run))
+
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
+                                    session: pytest.Session) -> None:
+        if self.collector is None:
+            return
+        newly = self.written.newly_failing if self.written else ()
+        prefix.extend(_summary(self.collector.run, newly, self.mask))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.collector is None:
+            return
+        if self.error:
+            terminalreporter.write_line(f"nestedhv reports: ERROR: {self.error}", red=True)
+            return
+        if self.written is None:
+            return
+        for item in self.written.newly_failing:
+            terminalreporter.write_line(
+                f"nestedhv: {item.key} on {item.host} newly failing since build {item.build}"
+                f" (passed on {item.passed_on})", yellow=True)
+        for bundle in self.written.bundles:
+            terminalreporter.write_line(f"nestedhv feedback bundle: {bundle.zip_path}")
+        terminalreporter.write_line(f"nestedhv history: {self.root / HISTORY_HTML}")
+
+
+def _summary(run: Any, newly: Any, mask: SecretMask) -> list[str]:
+    return summary(run, newly, mask)
+
+
+def register(config: pytest.Config, mask: SecretMask, report_dir: Path | str, *, run_id: str = "",
+             labels: tuple[str, ...] = ()) -> ReportingPlugin:
+    """Set up the reports for this run. On an xdist worker only the collection side is active."""
+    existing = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    controller = not hasattr(config, "workerinput")
+    root = Path(report_dir)
+    if controller:
+        check_report_dir(root)
+        try:
+            history_store.check(root / HISTORY_DB)
+        except history_store.HistoryError as err:
+            raise pytest.UsageError(str(err)) from None
+        ensure_outputs(config, root)
+    plugin = ReportingPlugin(config, mask, root, run_id=run_id, labels=labels, controller=controller)
+    config.pluginmanager.register(plugin, PLUGIN_NAME)
+    return plugin
