@@ -106,7 +106,7 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
         if finding.status == "fail":
             pytest.fail(finding.message(), pytrace=False)
         if finding.status == "skip":
-            pytest.skip(finding.message())
+            pytest.skip(f"{rid}: {finding.found}")
         if finding.status == "warning":
             warnings.warn(NestedAdvisory(finding.message()), stacklevel=2)
         return finding

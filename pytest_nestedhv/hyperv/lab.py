@@ -333,11 +333,25 @@ class Lab:
         if self.config.inner_image:
             # assumption: --nested-inner-image names a VHDX the L1 can read at that path.
             params["VHDPath"] = self.config.inner_image
+            params["SwitchName"] = self._guest_switch(l1)
         else:
             params["NoVHD"] = True
         self._guest(l1, Cmd.of("New-VM", **params))
         self._guest(l1, Cmd.of("Set-VM", Name=l2, Notes=self.names.tag))
         return {"vm": l2, "inner_image": self.config.inner_image}
+
+    def _guest_switch(self, l1: str) -> str:
+        """An external switch inside the L1 on its NIC, so the L2 reaches the L0 network (MAC spoofing)."""
+        try:
+            nics = self._guest(l1, Cmd.of("Get-NetAdapter"))
+            nic = str(prop(nics[0], "Name", "")) if nics else ""
+        except RemoteError as err:
+            log.info("Get-NetAdapter in the L1 failed (%s): assuming 'Ethernet'", err.message)
+            nic = ""
+        name = f"nestedhv-{self.config.run_id}-sw"
+        self._guest(l1, Cmd.of("New-VMSwitch", Name=name, NetAdapterName=nic or "Ethernet", AllowManagementOS=True,
+                                Notes=self.names.tag))
+        return name
 
     def _step_l2_booted(self) -> dict[str, Any]:
         l1, l2 = self.names.l1, self.names.l2
