@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 EXIT_CONNECTION_FAILED = pytest.ExitCode.INTERRUPTED  # the session stopped before any test ran
 WORKER_RUN_ID = "nestedhv_run_id"
+WORKER_LOADGROUP = "nestedhv_loadgroup"
 
 
 @dataclasses.dataclass
@@ -111,6 +112,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if _xdist_controller(config) and config.getoption("dist", "no") == "load":
         # why: each host's lab must be built once, on one worker; loadgroup keeps a host's tests together
         config.option.dist = "loadgroup"
+    if worker_input and worker_input.get(WORKER_LOADGROUP):
+        # workers re-parse the original command line (no --dist there): group as the controller does
+        config.option.loadgroup = True
 
 
 def _xdist_controller(config: pytest.Config) -> bool:
@@ -123,6 +127,7 @@ def pytest_configure_node(node: Any) -> None:
     state = get_state(node.config)
     if state is not None:
         node.workerinput[WORKER_RUN_ID] = state.settings.run_id
+        node.workerinput[WORKER_LOADGROUP] = node.config.getoption("dist", "no") == "loadgroup"
 
 
 def _shutdown(state: NestedState) -> None:
@@ -219,6 +224,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                          indirect=True, scope="session")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker turns the xdist_group mark into a node id suffix
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if get_state(config) is None:
         return
