@@ -109,6 +109,10 @@ def pytest_configure(config: pytest.Config) -> None:
     state = NestedState(settings, mask, hosts, worker_input is not None, SecretMaskFilter(mask))
     config.stash[STATE_KEY] = state
     config.add_cleanup(lambda: _shutdown(state))
+    # reports (issue 4): collection on every test process, files on the controller only
+    from .reporting.plugin import register as register_reports
+    register_reports(config, mask, settings.report_dir, run_id=settings.run_id,
+                     labels=tuple(t.label for t in settings.targets))
     if _xdist_controller(config) and config.getoption("dist", "no") == "load":
         # why: each host's lab must be built once, on one worker; loadgroup keeps a host's tests together
         config.option.dist = "loadgroup"

@@ -73,6 +73,8 @@ class WorkerState:
 
 
 def _target_label(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None
     target = getattr(value, "target", value)
     label = getattr(target, "label", None)
     return label if isinstance(label, str) else None
@@ -84,7 +86,8 @@ def discover(item: pytest.Item) -> HostContext | None:
     callspec = getattr(item, "callspec", None)
     label = None
     if callspec is not None:
-        label = next((_target_label(v) for v in callspec.params.values() if _target_label(v)), None)
+        param = callspec.params.get("nested_host")
+        label = param if isinstance(param, str) else _target_label(param)
     ctx = HostContext(label or "")
     for value in values:
         if isinstance(value, HostFacts):
@@ -95,6 +98,16 @@ def discover(item: pytest.Item) -> HostContext | None:
             ctx.guest_facts = value
         elif hasattr(value, "timeline") and hasattr(value, "outcomes") and hasattr(value, "session"):
             ctx.lab = value
+        elif hasattr(value, "observe") and hasattr(value, "lab") and hasattr(value, "session"):
+            # the suite's observer: its lab (None with --nested-vm) and the facts it read
+            ctx.lab = value.lab or ctx.lab
+            for attr in ("_host", "_vm"):
+                inner = getattr(value, attr, None)
+                if isinstance(inner, HostFacts):
+                    ctx.host_facts = inner
+                elif isinstance(inner, VMFacts):
+                    ctx.vm_facts = inner
+            ctx.session = ctx.session or value.session
         elif hasattr(value, "target") and hasattr(value, "session") and _target_label(value):
             ctx.label = ctx.label or _target_label(value) or ""
             ctx.session = value.session
@@ -125,9 +138,19 @@ def requirement_of(item: pytest.Item) -> str | None:
     return next((str(v) for k, v in item.user_properties if k == "requirement"), None)
 
 
+def _finding_key() -> Any:
+    """The suite's item.stash key for its Finding, when the fixtures module is loaded."""
+    import sys
+
+    fixtures = sys.modules.get("pytest_nestedhv.fixtures")
+    return getattr(fixtures, "FINDING_KEY", None)
+
+
 def finding_of(item: pytest.Item, call: pytest.CallInfo[Any] | None, mask: SecretMask) -> dict[str, Any]:
     """found/required/remedy/evidence from user properties, or from an exception that carries a finding."""
     found: dict[str, Any] = {}
+    for key, value in item.stash.get(_finding_key(), {}).items() if _finding_key() else ():
+        found[key] = value
     for key, value in item.user_properties:
         if key == "finding":
             parsed = _parse(value)
@@ -222,10 +245,20 @@ def collect_events(ctx: HostContext, state: WorkerState, mask: SecretMask, test:
     return [dataclasses.asdict(r) for r in records]
 
 
+def _learn_secrets(ctx: HostContext, item: pytest.Item, mask: SecretMask) -> None:
+    """Guest passwords the fixtures hold (a sim scenario's, for one) join the mask."""
+    creds = [getattr(getattr(ctx.lab, "config", None), "guest_cred", None)]
+    creds += [getattr(v, "guest_credential", None) for v in getattr(item, "funcargs", {}).values()]
+    for cred in creds:
+        if cred is not None and getattr(cred, "password", None) is not None:
+            mask.add(cred.password)
+
+
 def build_payload(item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.TestReport,
                   state: WorkerState, mask: SecretMask) -> dict[str, Any]:
     ctx = discover(item)
     if ctx is not None:
+        _learn_secrets(ctx, item, mask)
         if ctx.label in state.contexts:
             state.contexts[ctx.label].merge(ctx)
         else:
