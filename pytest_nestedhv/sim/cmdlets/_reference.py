@@ -2,29 +2,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
-from pathlib import Path
 from typing import Any
 
+from ..powershell.reference import load_reference
 from ..powershell.values import EnumValue, PSOut
 
 HV = "Microsoft.HyperV.PowerShell."
-_REFERENCE = Path(__file__).resolve().parent.parent / "reference" / "cmdlets.json"
-
-
-@functools.cache
-def reference() -> dict[str, Any]:
-    return json.loads(_REFERENCE.read_text(encoding="utf-8"))
 
 
 def enum(type_name: str, name: str) -> EnumValue:
     """A Hyper-V enum value by short type name (e.g. "VMState") and member name."""
     full = type_name if "." in type_name else HV + type_name
-    values = reference()["enums"][full]["values"]
-    underlying = {"byte": "System.Byte", "uint": "System.UInt32"}.get(reference()["enums"][full]["underlying_type"],
-                                                                    "System.Int32")
-    return EnumValue(full, name, values[name], underlying)
+    ref = load_reference()
+    return EnumValue(full, name, ref.enums[full][name], ref.enum_underlying[full])
 
 
 def _default(type_text: str) -> Any:
@@ -39,8 +29,8 @@ def _default(type_text: str) -> Any:
         return 0
     if base == "TimeSpan":
         return dt.timedelta(0)
-    if HV + base in reference()["enums"]:
-        values = reference()["enums"][HV + base]["values"]
+    if HV + base in load_reference().enums:
+        values = load_reference().enums[HV + base]
         first = next((n for n, v in values.items() if v == 0), next(iter(values)))
         return enum(base, first)
     return None  # strings, DateTime, CimSession and other complex objects: null
@@ -55,7 +45,7 @@ class HvOut(PSOut):
 def hyperv_object(kind: str, values: dict[str, Any], model: Any = None, to_string: str | None = None) -> HvOut:
     """An object of ``output_types[kind]`` with every property: ``values`` first checked against
     the reference (a typo here is a bug, not a new property), the rest typed defaults."""
-    spec = reference()["output_types"][kind]
+    spec = load_reference().output_types[kind]
     props = spec["properties"]
     unknown = set(values) - set(props)
     if unknown:

@@ -43,6 +43,10 @@ _CLASS_OVERRIDES = {
 }
 
 
+_NET_INTEGERS = {"int": "System.Int32", "uint": "System.UInt32", "byte": "System.Byte", "ushort": "System.UInt16",
+                 "long": "System.Int64", "ulong": "System.UInt64", "short": "System.Int16"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Parameter:
     name: str
@@ -92,6 +96,7 @@ class Reference:
     signatures: dict[str, Signature]  # lower-cased cmdlet name -> signature
     aliases: dict[str, str]  # lower-cased alias -> cmdlet name
     enums: dict[str, dict[str, int]]  # full enum type name -> {member: value}
+    enum_underlying: dict[str, str]  # full enum type name -> .NET underlying type, e.g. "System.Byte"
     output_types: dict[str, dict[str, Any]]  # short type name -> output_types entry
 
     def signature(self, name: str) -> Signature | None:
@@ -142,6 +147,8 @@ def load_reference() -> Reference:
     data = json.loads(text)
     signatures = {name.lower(): _signature(name, raw) for name, raw in data["cmdlets"].items()}
     aliases = {k.lower(): v for k, v in data.get("module_aliases", {}).items() if not k.startswith("_")}
-    enums = {k: dict(v["values"]) for k, v in data["enums"].items() if not k.startswith("_")}
+    raw_enums = {k: v for k, v in data["enums"].items() if not k.startswith("_")}
+    enums = {k: dict(v["values"]) for k, v in raw_enums.items()}
+    underlying = {k: _NET_INTEGERS.get(v.get("underlying_type", "int"), "System.Int32") for k, v in raw_enums.items()}
     output_types = {k: v for k, v in data["output_types"].items() if not k.startswith("_")}
-    return Reference(signatures, aliases, enums, output_types)
+    return Reference(signatures, aliases, enums, underlying, output_types)
