@@ -43,7 +43,13 @@ def _base_image(nested_host: Any) -> str | None:
 
 def _write_line(config: pytest.Config, text: str) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capman is None:
+        reporter.write_line(text)
+        return
+    with capman.global_and_fixture_disabled():  # shown even while the test's output is captured
         reporter.write_line(text)
 
 

@@ -39,9 +39,21 @@ def plan(vm: VMFacts) -> list[Cmd]:
 
 
 def describe(cmd: Cmd) -> str:
-    from ..remote.transcript import render_cmd
+    """The change as a runnable PowerShell line (Boolean parameters written as -Name:$true)."""
+    from ..remote.transcript import ps_quote
 
-    return render_cmd(cmd)
+    parts = [cmd.name]
+    for key, value in cmd.params:
+        if isinstance(value, bool):
+            parts.append(f"-{key}" if value and key in _SWITCHES else f"-{key}:${str(value).lower()}")
+        elif isinstance(value, int):
+            parts.append(f"-{key} {value}")
+        else:
+            parts.append(f"-{key} {ps_quote(str(value))}")
+    return " ".join(parts)
+
+
+_SWITCHES = frozenset({"Force", "TurnOff", "Passthru"})
 
 
 def remediate(session: SessionLike, name: str, timeout: float = 300.0) -> tuple[list[str], VMFacts]:
