@@ -65,9 +65,12 @@ def _configure_already_ran(config: pytest.Config, module: ModuleType | None) -> 
     return plugins.index(module) > plugins.index(caller)
 
 
-def ensure_outputs(config: pytest.Config, root: Path) -> None:
-    """report.html (self-contained) and junit.xml under the report dir unless the user chose paths."""
+def ensure_outputs(config: pytest.Config, root: Path) -> bool:
+    """report.html (self-contained) and junit.xml under the report dir unless the user chose paths.
+
+    Returns whether junit.xml is ours (then its family may be set, see use_xunit1)."""
     option = config.option
+    owns_junit = getattr(option, "xmlpath", "missing") is None
     if getattr(option, "htmlpath", "missing") is None:
         option.htmlpath = str(root / REPORT_HTML)
         option.self_contained_html = True
@@ -79,6 +82,19 @@ def ensure_outputs(config: pytest.Config, root: Path) -> None:
         junit = sys.modules.get("_pytest.junitxml")
         if junit is not None and _configure_already_ran(config, junit):
             junit.pytest_configure(config)
+    return owns_junit
+
+
+def use_xunit1(config: pytest.Config) -> None:
+    """Per-test properties are an xunit1 feature: pytest warns about record_property under its
+    default xunit2. Unless the user chose a family, the junit.xml we asked for uses xunit1."""
+    if config.inicfg.get("junit_family") is not None:
+        return
+    from _pytest.junitxml import xml_key  # why: the LogXML object is only reachable through its stash key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.family = "xunit1"
 
 
 class ReportingPlugin:
@@ -94,6 +110,12 @@ class ReportingPlugin:
         self.html_report: Any = None
         self.written: Written | None = None
         self.error: str | None = None
+        self.owns_junit = False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.owns_junit:
+            use_xunit1(self.config)
 
     # ---------------------------------------------------------------- every test process
 
@@ -190,7 +212,8 @@ def register(config: pytest.Config, mask: SecretMask, report_dir: Path | str, *,
             history_store.check(root / HISTORY_DB)
         except history_store.HistoryError as err:
             raise pytest.UsageError(str(err)) from None
-        ensure_outputs(config, root)
+        owns_junit = ensure_outputs(config, root)
     plugin = ReportingPlugin(config, mask, root, run_id=run_id, labels=labels, controller=controller)
+    plugin.owns_junit = controller and owns_junit
     config.pluginmanager.register(plugin, PLUGIN_NAME)
     return plugin

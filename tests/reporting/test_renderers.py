@@ -1,0 +1,119 @@
+"""Renderers on a hand-made run: repro.ps1, transcript.ps1, the bundle, junit, timeline."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+import reporting_sample as sample
+import xmlschema
+from reporting_pscheck import commands, problems
+
+from pytest_nestedhv.reporting.bundle import write_bundle
+from pytest_nestedhv.reporting.junit import render_junit
+from pytest_nestedhv.reporting.powershell import plan_repro, render_repro, render_transcript
+from pytest_nestedhv.reporting.timeline import render_timeline
+
+SCHEMA = Path(__file__).parent / "data" / "junit-common.xsd"
+
+
+@pytest.fixture
+def run():
+    return sample.run()
+
+
+def test_repro_parses_and_uses_only_known_cmdlets(run) -> None:
+    host = run.hosts["hv01"]
+    text = render_repro(host, list(run.tests.values()))
+    assert problems(text) == []
+    assert sample.PASSWORD not in text
+
+
+def test_repro_stops_at_the_first_failure_then_cleans_up(run) -> None:
+    host = run.hosts["hv01"]
+    text = render_repro(host, list(run.tests.values()))
+    body, _, cleanup = text.partition("finally {")
+    # the failing call is the last replayed one, and it is not wrapped in try/catch
+    last_call = [line.strip() for line in body.splitlines() if line.startswith("    ") and not line.strip().startswith("#")][-1]
+    assert "Get-VM -Name 'nestedhv-abc123-l2'" in last_call and not last_call.startswith("try")
+    # an error the run went on from is caught, so the script goes on too
+    assert "try { Wait-VM -Name 'nestedhv-abc123-l1' -For 'Heartbeat' -Timeout 10 } catch" in body
+    # report-only calls (event collection) and the run's own teardown are not replayed
+    assert "Get-WinEvent" not in body
+    assert "Stop-VM -Name 'nestedhv-abc123-l1' -TurnOff -Force" in cleanup
+    assert "Remove-VM -Name 'nestedhv-abc123-l1' -Force" in cleanup
+    assert "Remove-Item -Path 'C:\\VMs\\nestedhv-abc123-l1.vhdx' -Force" in cleanup
+    assert cleanup.index("Remove-VM") < cleanup.index("Remove-Item")
+    # credentials are parameters, asked for when absent; errors stop the script
+    assert "[pscredential] $GuestCredential" in text
+    assert "Get-Credential -UserName 'Administrator'" in text
+    assert "$ErrorActionPreference = 'Stop'" in text
+    assert "requirement nested.boot" in text
+
+
+def test_repro_without_failure_replays_every_step(run) -> None:
+    passing = sample.run(fail=False)
+    plan = plan_repro(passing.hosts["hv01"], list(passing.tests.values()))
+    assert plan.failing is None and plan.failed_test is None
+    assert [c for e in plan.steps for c in (p["name"] for p in e.pipeline)][-1] == "Get-VM"
+    assert problems(render_repro(passing.hosts["hv01"], list(passing.tests.values()))) == []
+
+
+def test_transcript_has_every_call_with_times(run) -> None:
+    host = run.hosts["hv01"]
+    text = render_transcript(host)
+    assert problems(text) == []
+    names = commands(text)
+    # every recorded call, report calls included, plus Get-Credential for the guest account
+    assert names.count("Stop-VM") == 1 and names.count("Get-WinEvent") == 1
+    assert "# 2026-01-02T03:04:05.000+00:00 +0.250 s" in text
+    assert "-> error: This command stopped operation" in text
+    assert sample.PASSWORD not in text
+
+
+def test_timeline_svg(run) -> None:
+    svg = render_timeline({"hv01": run.hosts["hv01"].phases})
+    root = ET.fromstring(svg)
+    bars = root.findall(".//{http://www.w3.org/2000/svg}rect")
+    assert len(bars) == 7
+    assert any(b.get("fill") == "#c62828" for b in bars)  # the failed L2 boot
+    for label in ("L1 create", "L1 boot", "Hyper-V install", "reboot", "L2 create", "L2 boot"):
+        assert f">{label}<" in svg
+    assert render_timeline({}) == ""
+
+
+def test_junit_per_host_validates(run) -> None:
+    text = render_junit(run.hosts["hv01"], list(run.tests.values()), sample.mask(), timestamp=run.started)
+    xmlschema.XMLSchema(str(SCHEMA)).validate(text)
+    root = ET.fromstring(text)
+    cases = root.findall(".//testcase")
+    assert len(cases) == 4
+    props = {p.get("name"): p.get("value") for p in cases[2].find("properties")}
+    assert props == {"requirement": "nested.boot", "host": "hv01", "build": "26100.2033", "severity": "error"}
+    assert cases[2].find("failure") is not None and cases[3].find("skipped") is not None
+
+
+def test_bundle_files_and_zip(run, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path, run.hosts["hv01"], run, sample.mask())
+    folder = tmp_path / "feedback" / "hv01"
+    assert bundle.zip_path == tmp_path / "feedback-hv01-26100.2033.zip"
+    expected = {"feedback.md", "repro.ps1", "transcript.ps1", "facts.json", "junit.xml",
+                "events/guest-nestedhv-abc123-l1-Microsoft-Windows-Hyper-V-Worker-Admin.json"}
+    assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == expected
+    with zipfile.ZipFile(bundle.zip_path) as archive:
+        assert {n.split("/", 1)[1] for n in archive.namelist()} == expected
+    md = (folder / "feedback.md").read_text()
+    title = md.splitlines()[0]
+    assert title.startswith("# ") and "nested.boot" in title and "26100.2033" in title
+    assert "- Expected: the L2 Running" in md and "- Found: the L2 is Off" in md
+    assert '"state": "Off"' in md and "18590" in md
+    assert "| Build | 26100.2033 |" in md and "| CPU | GenuineIntel Intel(R) Xeon(R) Gold 6338 |" in md
+    for name in expected - {"feedback.md"}:
+        assert f"`{name}`" in md  # the attached-files list
+    facts = json.loads((folder / "facts.json").read_text())
+    assert facts["facts"]["build"] == 26100 and facts["vm"]["name"] == sample.L1
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert sample.PASSWORD not in path.read_text()
