@@ -35,7 +35,9 @@ class SuiteRun:
         return {rid for rid, c in self.cases.items() if c.outcome == "skipped"}
 
 
-def run_suite(pytester: Any, *args: str, env: dict[str, str] | None = None, subprocess: bool = False) -> SuiteRun:
+def run_suite(pytester: Any, *args: str, env: dict[str, str] | None = None, subprocess: bool = True) -> SuiteRun:
+    # a subprocess by default: the emulator's TLS stack (cryptography) does not survive pytester's
+    # in-process module snapshot/restore between runs
     dest = pytester.path / "suites"
     if not dest.exists():
         shutil.copytree(SUITES, dest, ignore=shutil.ignore_patterns("__pycache__"))
