@@ -1,17 +1,32 @@
 """Talking to one Windows machine: the host over WinRM/PSRP, or a guest through PowerShell Direct.
 
-Light modules only are imported here; ``session`` (pypsrp, tenacity) is imported on demand
-so that loading the plugin costs next to nothing.
+Names are resolved on first use (PEP 562) so that loading the plugin imports next to nothing;
+``session`` (pypsrp, tenacity) is imported only when a session opens.
 """
 from __future__ import annotations
 
-from .commands import Cmd, Pipeline
-from .errors import ConnectionFailed, RemoteError, RemoteTimeout
-from .objects import RemoteObject
-from .secrets import GuestCredential, Secret, SecretMask
-from .transcript import Transcript, TranscriptEntry, render_powershell
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "Cmd", "ConnectionFailed", "GuestCredential", "Pipeline", "RemoteError", "RemoteObject", "RemoteTimeout",
-    "Secret", "SecretMask", "Transcript", "TranscriptEntry", "render_powershell",
-]
+_EXPORTS = {
+    "Cmd": "commands", "Pipeline": "commands",
+    "ConnectionFailed": "errors", "RemoteError": "errors", "RemoteTimeout": "errors",
+    "RemoteObject": "objects",
+    "GuestCredential": "secrets", "Secret": "secrets", "SecretMask": "secrets",
+    "Transcript": "transcript", "TranscriptEntry": "transcript", "render_powershell": "transcript",
+}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .commands import Cmd, Pipeline
+    from .errors import ConnectionFailed, RemoteError, RemoteTimeout
+    from .objects import RemoteObject
+    from .secrets import GuestCredential, Secret, SecretMask
+    from .transcript import Transcript, TranscriptEntry, render_powershell
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -9,6 +9,14 @@ from typing import Any
 
 import pytest
 
+# why: pytester's in-process runs drop modules first imported inside them; pypsrp/requests
+# re-imported later would no longer match the classes other tests hold
+import pypsrp.powershell  # noqa: F401,E402
+import pypsrp.wsman  # noqa: F401,E402
+import pytest_nestedhv.remote.hosts  # noqa: F401,E402
+import pytest_nestedhv.remote.session  # noqa: F401,E402
+import pytest_nestedhv.remote.wire  # noqa: F401,E402
+
 from pytest_nestedhv.remote import hosts
 from pytest_nestedhv.sim.server import SimServer
 from pytest_nestedhv.sim.server.echo_engine import EchoEngine
