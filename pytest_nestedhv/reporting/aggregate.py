@@ -102,6 +102,7 @@ class RunCollector:
         for host in run.hosts.values():
             host.entries.sort(key=lambda e: e.started)
             host.phases.sort(key=lambda p: p.started)
+            host.events.sort(key=lambda e: (e.machine, e.time or ""))
         return run
 
 

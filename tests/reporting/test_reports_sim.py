@@ -1,0 +1,166 @@
+"""End to end: the suite against the emulated host writes every report, correctly."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+import xmlschema
+from reporting_pscheck import problems
+from reporting_runs import DEFAULT_GUEST_PASSWORD, INNER_IMAGE, Run, run_suite, scenario
+
+SCHEMA = Path(__file__).parent / "data" / "junit-common.xsd"
+REQUIREMENT_PROPS = {"requirement", "host", "build", "severity"}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    run = run_suite(tmp_path_factory.mktemp("default"), "--nested-host=sim")
+    assert run.returncode == 0, run.output[-3000:]
+    return run
+
+
+def _all_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_every_file_is_written(default_run: Run) -> None:
+    r = default_run.reports
+    for name in ("report.html", "junit.xml", "history.sqlite", "history.html"):
+        assert (r / name).is_file(), name
+    (zip_path,) = r.glob("feedback-sim-26100.*.zip")
+    folder = r / "feedback" / "sim"
+    for name in ("feedback.md", "repro.ps1", "transcript.ps1", "facts.json", "junit.xml"):
+        assert (folder / name).is_file(), name
+    assert (folder / "events").is_dir()
+    with zipfile.ZipFile(zip_path) as archive:
+        assert {n.split("/", 1)[1] for n in archive.namelist()} >= {"feedback.md", "repro.ps1", "facts.json"}
+
+
+def test_html_holds_facts_ids_transcripts_and_timeline(default_run: Run) -> None:
+    html = (default_run.reports / "report.html").read_text()
+    assert "Hyper-V nested virtualization: sim (build 26100.1742)" in html
+    assert "26100.1.amd64fre.ge_release.240331-1435" in html  # BuildLabEx in the environment table
+    assert "Supported configuration versions" in html and "GenuineIntel" in html
+    for rid in ("host.build", "vm.expose-extensions", "guest.hypervisor", "nested.boot"):
+        assert f"Requirement: <b>{rid}</b>" in html.replace("\\u003c", "<").replace("\\u003e", ">").replace('\\"', '"') \
+            or f"Requirement: &lt;b&gt;{rid}" in html or rid in html
+    assert "Set-VMProcessor -VMName" in html  # a transcript line
+    assert "nestedhv-timeline" in html and "L2 boot" in html
+    assert '<link rel="stylesheet"' not in html  # self-contained
+
+
+def test_junit_has_properties_on_every_suite_test_and_validates(default_run: Run) -> None:
+    text = (default_run.reports / "junit.xml").read_text()
+    xmlschema.XMLSchema(str(SCHEMA)).validate(text)
+    cases = ET.fromstring(text).findall(".//testcase")
+    assert len(cases) >= 20
+    for case in cases:
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert REQUIREMENT_PROPS <= set(props), case.get("name")
+        assert props["host"] == "sim" and props["build"] == "26100.1742"
+    per_host = (default_run.reports / "feedback" / "sim" / "junit.xml").read_text()
+    xmlschema.XMLSchema(str(SCHEMA)).validate(per_host)
+
+
+def test_scripts_parse_and_use_only_known_cmdlets(default_run: Run) -> None:
+    folder = default_run.reports / "feedback" / "sim"
+    for name in ("repro.ps1", "transcript.ps1"):
+        text = (folder / name).read_text()
+        assert problems(text) == [], name
+    repro = (folder / "repro.ps1").read_text()
+    assert "Invoke-Command -VMName" in repro and "Get-Credential" in repro
+    assert "Remove-VM -Name 'nestedhv-" in repro.split("finally {")[1]
+
+
+def test_no_secret_in_any_file(default_run: Run) -> None:
+    for path in _all_files(default_run.reports):
+        data = path.read_bytes()
+        assert DEFAULT_GUEST_PASSWORD.encode() not in data, path
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                for name in archive.namelist():
+                    assert DEFAULT_GUEST_PASSWORD.encode() not in archive.read(name), name
+
+
+def test_three_builds_pass_fail_pass(tmp_path: Path) -> None:
+    """History over three scenario builds of the same host: matrix, first failing build, flaky."""
+    password = "Hist0ry-Guest-Secret"
+    builds = [(1000, "ok"), (2000, "crash"), (3000, "ok")]
+    runs = []
+    for ubr, boot in builds:
+        toml = scenario(tmp_path / f"b{ubr}" / "lab.toml", ubr=ubr, boot=boot, password=password)
+        runs.append(run_suite(tmp_path, f"--nested-host=sim:{toml}", f"--nested-inner-image={INNER_IMAGE}",
+                              select="suites/test_nested.py"))
+    assert [r.returncode for r in runs] == [0, 1, 0], runs[1].output[-3000:]
+    reports = tmp_path / "reports"
+    # the failing build's bundle names nested.boot with its evidence and the crash event
+    md = (reports / "feedback" / "sim-lab" / "feedback.md").read_text()  # the folder holds run 3's bundle
+    assert "all 3 checks pass" in md.splitlines()[0]
+    with zipfile.ZipFile(reports / "feedback-sim-lab-26100.2000.zip") as archive:
+        failing_md = archive.read("feedback-sim-lab-26100.2000/feedback.md").decode()
+        names = archive.namelist()
+    assert "nested.boot" in failing_md.splitlines()[0]
+    assert "### nested.boot" in failing_md and "Evidence:" in failing_md
+    assert "18590" in failing_md  # the L2's crash in the L1's Hyper-V-Worker log
+    assert any(n.endswith(".json") and "/events/" in n for n in names)
+    # the middle run's report said it newly fails, naming the previous build
+    with sqlite3.connect(reports / "history.sqlite") as db:
+        rows = db.execute("SELECT ubr, outcome FROM results WHERE requirement = 'nested.boot' ORDER BY id").fetchall()
+    assert rows == [(1000, "passed"), (2000, "failed"), (3000, "passed")]
+    assert "newly failing since build 26100.2000" in runs[1].output
+    history = (reports / "history.html").read_text()
+    assert '<td class="failed" data-build="26100.2000">failed</td>' in history
+    boot_row = next(line for line in history.split("<tr ") if 'data-key="nested.boot"' in line)
+    assert "flaky" in boot_row
+    for path in _all_files(reports):
+        assert password.encode() not in path.read_bytes(), path
+
+
+def test_unwritable_report_dir_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    run = run_suite(tmp_path, "--nested-host=sim", reports="afile/reports")
+    assert run.returncode == 4
+    lines = [line for line in run.output.splitlines() if "nested-report-dir" in line]
+    assert len(lines) == 1 and "cannot write there" in lines[0]
+    assert "Traceback" not in run.output
+
+
+def test_foreign_history_is_refused_not_overwritten(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    with sqlite3.connect(reports / "history.sqlite") as db:
+        db.execute("CREATE TABLE accounts (name TEXT)")
+    before = (reports / "history.sqlite").read_bytes()
+    run = run_suite(tmp_path, "--nested-host=sim")
+    assert run.returncode == 4 and "belongs to another program" in run.output
+    assert "Traceback" not in run.output
+    assert (reports / "history.sqlite").read_bytes() == before
+
+
+def test_zero_tests(tmp_path: Path) -> None:
+    run = run_suite(tmp_path, "--nested-host=sim", "-k", "no_such_test_anywhere")
+    assert run.returncode == 5  # pytest: no tests collected
+    html = (run.reports / "report.html").read_text()
+    assert "No tests ran." in html
+    assert (run.reports / "history.html").is_file() and (run.reports / "junit.xml").is_file()
+
+
+def test_interrupted_run_reports_what_finished(tmp_path: Path) -> None:
+    (tmp_path / "interrupt_at_boot.py").write_text(
+        "def pytest_runtest_setup(item):\n"
+        "    if 'test_boot' in item.nodeid:\n"
+        "        raise KeyboardInterrupt\n"
+    )
+    run = run_suite(tmp_path, "--nested-host=sim", "-p", "interrupt_at_boot", select="suites/test_nested.py")
+    assert run.returncode == 2, run.output[-2000:]
+    md = (run.reports / "feedback" / "sim" / "feedback.md").read_text()
+    assert "interrupted" in md
+    junit = ET.fromstring((run.reports / "feedback" / "sim" / "junit.xml").read_text())
+    names = [c.get("name") for c in junit.iter("testcase")]
+    assert names == ["test_create[sim]"]
+    with sqlite3.connect(run.reports / "history.sqlite") as db:
+        assert db.execute("SELECT requirement, outcome FROM results").fetchall() == [("nested.create", "passed")]
