@@ -33,14 +33,6 @@ class NestedAdvisory(UserWarning):
     """An advisory finding (e.g. memory under 4 GB, VBS on a GA build): reported, not failed."""
 
 
-def _base_image(nested_host: Any) -> str | None:
-    image = getattr(nested_host, "base_image", None) or nested_host.settings.base_image
-    scenario = getattr(nested_host, "scenario", None)
-    if not image and scenario is not None and scenario.host.base_images:
-        image = scenario.host.base_images[0]  # a sim scenario supplies its own
-    return image
-
-
 def _write_line(config: pytest.Config, text: str) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capman = config.pluginmanager.get_plugin("capturemanager")
@@ -70,8 +62,8 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
             _write_line(request.config, f"nestedhv [{label}] remediate: VM {settings.vm} needed no change")
         yield observer
         return
-    lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=_base_image(nested_host),
-                                 guest_cred=nested_host.guest_credential, inner_image=settings.inner_image))
+    lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
+                                 guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image))
     request.config.stash.setdefault(LAB_KEY, {})[label] = lab
     observer = Observer(session, lab)
     try:

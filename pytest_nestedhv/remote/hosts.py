@@ -33,6 +33,7 @@ class NestedHost:
     settings: Settings
     guest_credential: GuestCredential | None
     base_image: str | None
+    inner_image: str | None = None
     scenario: Any = None  # sim only: the loaded Scenario
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -111,8 +112,9 @@ class HostPool:
                                      cert_validation=str(rt.server.ca_path), no_proxy=True)
             guest = rt.scenario.guest
             credential = GuestCredential(guest.admin_user, Secret(guest.admin_password))
-            images = tuple(getattr(rt.scenario.host, "base_images", ()) or ())
-            base_image = s.base_image or (images[0] if images else None)
+            # a scenario supplies its own images: the host's for the L1, the guest's for the L2
+            base_image = s.base_image or next(iter(rt.scenario.host.base_images), None)
+            inner_image = s.inner_image or next(iter(rt.scenario.guest.base_images), None)
         else:
             assert s.user is not None and s.password is not None  # checked by config
             basic_http = s.auth == "basic" and target.scheme == "http"
@@ -120,7 +122,7 @@ class HostPool:
                                      cert_validation=s.cert_validation,
                                      encryption="never" if basic_http else "auto")
             credential = s.guest_credential()
-            base_image = s.base_image
+            base_image, inner_image = s.base_image, s.inner_image
         session = Session(target, options, mask=self.mask)
         try:
             session.open()
@@ -128,7 +130,7 @@ class HostPool:
             self._stop_server(rt)
             raise
         host = NestedHost(target=target, session=session, settings=s, guest_credential=credential,
-                          base_image=base_image, scenario=rt.scenario)
+                          base_image=base_image, inner_image=inner_image, scenario=rt.scenario)
         host.info = read_host_info(session)
         return host
 

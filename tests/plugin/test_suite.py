@@ -11,7 +11,7 @@ INNER = "--nested-inner-image=C:\\Images\\ws2025.vhdx"
 
 
 def test_default_scenario_passes_every_id(pytester: pytest.Pytester) -> None:
-    run = run_suite(pytester, "--nested-host=sim", INNER)
+    run = run_suite(pytester, "--nested-host=sim")  # the scenario supplies the L1 and L2 images
     assert set(run.cases) == set(IDS)
     assert {rid: c.outcome for rid, c in run.cases.items() if c.outcome != "passed"} == {}
     assert run.ret == 0
@@ -19,7 +19,9 @@ def test_default_scenario_passes_every_id(pytester: pytest.Pytester) -> None:
 
 
 def test_without_inner_image_only_network_is_skipped(pytester: pytest.Pytester) -> None:
-    run = run_suite(pytester, "--nested-host=sim")
+    scenario = pytester.path / "no-inner.toml"
+    scenario.write_text('description = "no image for an L2"\n[guest]\nbase_images = []\n')
+    run = run_suite(pytester, f"--nested-host=sim:{scenario}")
     assert run.skipped() == {"nested.network"} and not run.failed()
     assert "--nested-inner-image" in run.cases["nested.network"].message
 
