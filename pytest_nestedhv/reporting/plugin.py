@@ -48,7 +48,8 @@ def check_report_dir(path: Path) -> Path:
     return path
 
 
-def _configure_already_ran(config: pytest.Config, module: ModuleType | None) -> bool:
+def _configure_already_ran(config: pytest.Config, module: ModuleType | None,
+                           caller: object | None = None) -> bool:
     """Whether ``module``'s pytest_configure was already called in this configure round.
 
     Hook implementations run from the end of the list to its start, so one placed after
@@ -57,7 +58,7 @@ def _configure_already_ran(config: pytest.Config, module: ModuleType | None) -> 
         return False
     impls = config.hook.pytest_configure.get_hookimpls()
     plugins = [impl.plugin for impl in impls]
-    caller = sys.modules.get("pytest_nestedhv.plugin")
+    caller = caller if caller is not None else sys.modules.get("pytest_nestedhv.plugin")
     if module not in plugins:
         return False
     if caller not in plugins:
@@ -65,7 +66,7 @@ def _configure_already_ran(config: pytest.Config, module: ModuleType | None) -> 
     return plugins.index(module) > plugins.index(caller)
 
 
-def ensure_outputs(config: pytest.Config, root: Path) -> bool:
+def ensure_outputs(config: pytest.Config, root: Path, caller: object | None = None) -> bool:
     """report.html (self-contained) and junit.xml under the report dir unless the user chose paths.
 
     Returns whether junit.xml is ours (then its family may be set, see use_xunit1)."""
@@ -75,12 +76,12 @@ def ensure_outputs(config: pytest.Config, root: Path) -> bool:
         option.htmlpath = str(root / REPORT_HTML)
         option.self_contained_html = True
         html_plugin = sys.modules.get("pytest_html.plugin")
-        if html_plugin is not None and _configure_already_ran(config, html_plugin):
+        if html_plugin is not None and _configure_already_ran(config, html_plugin, caller):
             html_plugin.pytest_configure(config)  # it saw no path the first time: let it set up now
     if getattr(option, "xmlpath", "missing") is None:
         option.xmlpath = str(root / JUNIT_XML)
         junit = sys.modules.get("_pytest.junitxml")
-        if junit is not None and _configure_already_ran(config, junit):
+        if junit is not None and _configure_already_ran(config, junit, caller):
             junit.pytest_configure(config)
     return owns_junit
 
@@ -199,8 +200,10 @@ def _summary(run: Any, newly: Any, mask: SecretMask) -> list[str]:
 
 
 def register(config: pytest.Config, mask: SecretMask, report_dir: Path | str, *, run_id: str = "",
-             labels: tuple[str, ...] = ()) -> ReportingPlugin:
-    """Set up the reports for this run. On an xdist worker only the collection side is active."""
+             labels: tuple[str, ...] = (), caller: object | None = None) -> ReportingPlugin:
+    """Set up the reports for this run. On an xdist worker only the collection side is active.
+
+    ``caller`` is the plugin whose pytest_configure calls this (default: pytest_nestedhv.plugin)."""
     existing = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if existing is not None:
         return existing  # type: ignore[no-any-return]
@@ -212,7 +215,7 @@ def register(config: pytest.Config, mask: SecretMask, report_dir: Path | str, *,
             history_store.check(root / HISTORY_DB)
         except history_store.HistoryError as err:
             raise pytest.UsageError(str(err)) from None
-        owns_junit = ensure_outputs(config, root)
+        owns_junit = ensure_outputs(config, root, caller)
     plugin = ReportingPlugin(config, mask, root, run_id=run_id, labels=labels, controller=controller)
     plugin.owns_junit = controller and owns_junit
     config.pluginmanager.register(plugin, PLUGIN_NAME)
