@@ -110,10 +110,9 @@ def render_cmd(cmd: Cmd, names: _Names | None = None) -> str:
     for key, value in cmd.params:
         if key == "":
             parts.append(ps_literal(value, names))  # a positional argument
-        elif value is True:
-            parts.append(f"-{key}")  # a switch: present
-        elif value is False:
-            parts.append(f"-{key}:$false")
+        elif isinstance(value, bool):
+            # -Name:$true binds a switch and a Boolean parameter alike; "-Name $true" would not
+            parts.append(f"-{key}:{ps_literal(value, names)}")
         else:
             parts.append(f"-{key} {ps_literal(value, names)}")
     return " ".join(parts)

@@ -129,11 +129,14 @@ def _entry(pipeline: tuple[Cmd, ...], target: str = "host", outcome: str = "ok",
                            outcome, error, step)  # type: ignore[arg-type]
 
 
-def test_render_cmd_quotes_switches_lists_and_hashtables() -> None:
+def test_render_cmd_quotes_switches_booleans_lists_and_hashtables() -> None:
     cmd = Cmd.of("New-VM", Name="it's", MemoryStartupBytes=4 * 2**30, Generation=2, Force=True, Confirm=False,
                  Path=["a", "b"], Tags={"k": 1})
-    assert render_cmd(cmd) == ("New-VM -Name 'it''s' -MemoryStartupBytes 4294967296 -Generation 2 -Force "
+    assert render_cmd(cmd) == ("New-VM -Name 'it''s' -MemoryStartupBytes 4294967296 -Generation 2 -Force:$true "
                                "-Confirm:$false -Path @('a', 'b') -Tags @{'k' = 1}")
+    # a Boolean parameter needs its value attached: "-ExposeVirtualizationExtensions $true" would not bind
+    assert render_cmd(Cmd.of("Set-VMProcessor", VMName="v", ExposeVirtualizationExtensions=True)) == (
+        "Set-VMProcessor -VMName 'v' -ExposeVirtualizationExtensions:$true")
 
 
 def test_render_never_writes_secrets_and_references_credentials() -> None:
