@@ -56,7 +56,8 @@ class GuestSpec:
     admin_user: str = "Administrator"
     admin_password: str = dataclasses.field(default="", repr=False)
     boot_seconds: float = dataclasses.field(default=45.0, metadata=_range(0))
-    hyperv_install: str = dataclasses.field(default="ok", metadata=_choice("ok", "fail"))
+    # no-tools: the role installs but the image lacks the Hyper-V management tools (no Hyper-V module)
+    hyperv_install: str = dataclasses.field(default="ok", metadata=_choice("ok", "fail", "no-tools"))
     hyperv_install_seconds: float = dataclasses.field(default=180.0, metadata=_range(0))
     base_images: tuple[str, ...] = ("C:\\Images\\ws2025.vhdx",)  # images inside the guest, for L2 VMs
 
@@ -88,6 +89,9 @@ class FaultSpec:
     time_scale: float = dataclasses.field(default=100.0, metadata=_range(0, low_open=True))
     latency_ms: int = dataclasses.field(default=0, metadata=_range(0))
     drop_rate: float = dataclasses.field(default=0.0, metadata=_range(0, 1))
+    # platform regressions, for showing that the suite catches them (see scenarios/README.md)
+    accept_toggle_while_running: bool = False
+    ignore_expose_extensions: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

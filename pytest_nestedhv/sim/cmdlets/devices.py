@@ -38,11 +38,13 @@ def set_vm_processor(call: Call) -> Iterator[Any]:
     with world.lock:
         now(call)
         for vm in _vms(call, "VMProcessor"):
-            wants_change = ("Count" in p and int(p["Count"]) != vm.processor_count) or (
-                "ExposeVirtualizationExtensions" in p
-                and bool(p["ExposeVirtualizationExtensions"]) != vm.expose_virtualization_extensions)
-            if wants_change and vm.state != "Off":
-                call.write_error(invalid_state(call, vm))  # nested-facts §1: only while Off
+            count_change = "Count" in p and int(p["Count"]) != vm.processor_count
+            toggle = ("ExposeVirtualizationExtensions" in p
+                      and bool(p["ExposeVirtualizationExtensions"]) != vm.expose_virtualization_extensions)
+            # nested-facts §1: only while Off; a [faults] regression lets the toggle through
+            refused_toggle = toggle and not world.faults.accept_toggle_while_running
+            if (count_change or refused_toggle) and vm.state != "Off":
+                call.write_error(invalid_state(call, vm))
                 continue
             if p.get("ExposeVirtualizationExtensions"):
                 refusal = rules.expose_refusal(node, vm)

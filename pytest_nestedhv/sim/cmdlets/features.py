@@ -1,7 +1,7 @@
 """Roles and features: Get-/Install-WindowsFeature (server SKUs) and the DISM optional-feature cmdlets."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from ..model.state import Node, wildcard_match
@@ -37,12 +37,20 @@ OPTIONAL_FEATURES: dict[str, list[str]] = {
 }
 
 
-def _install_state(node: Node, name: str) -> tuple[str, int]:
-    # assumption: InstallState numbers (Available 0, Installed 1, InstallPending 2)
+def _removed(call: Call) -> set[str]:
+    """Features whose payload the guest image lacks ([guest] hyperv_install = "no-tools")."""
+    node, image = call.ctx.node, call.ctx.world.guest_image
+    return set(HYPERV_TOOLS) if node.depth and image.hyperv_install == "no-tools" else set()
+
+
+def _install_state(node: Node, name: str, removed: Collection[str] = ()) -> tuple[str, int]:
+    # assumption: InstallState numbers (Available 0, Installed 1, InstallPending 2, Removed 3)
     if name in ALWAYS_INSTALLED or node.has_feature(name):
         return "Installed", 1
     if node.has_pending_feature(name):
         return "InstallPending", 2
+    if name in removed:
+        return "Removed", 3
     return "Available", 0
 
 
@@ -51,8 +59,9 @@ def _require_server(call: Call) -> None:
         raise command_not_found(call.name)  # the ServerManager module ships with server SKUs only
 
 
-def feature_out(node: Node, name: str, display: str, ftype: str, parent: str | None) -> Any:
-    state, value = _install_state(node, name)
+def feature_out(node: Node, name: str, display: str, ftype: str, parent: str | None,
+                removed: Collection[str] = ()) -> Any:
+    state, value = _install_state(node, name, removed)
     return plain_object([f"{SM}Feature"], {
         "Name": name, "DisplayName": display, "Description": f"{display}.", "Installed": state == "Installed",
         "InstallState": EnumValue(f"{SM}InstallState", state, value), "FeatureType": ftype,
@@ -68,7 +77,7 @@ def get_windows_feature(call: Call) -> Iterator[Any]:
     names = call.params.get("Name")
     with call.ctx.world.lock:
         now(call)
-        outs = [feature_out(call.ctx.node, *f) for f in SERVER_FEATURES
+        outs = [feature_out(call.ctx.node, *f, removed=_removed(call)) for f in SERVER_FEATURES
                 if not names or any(wildcard_match(n, f[0]) for n in names)]
     yield from outs
 
@@ -94,11 +103,19 @@ def install_windows_feature(call: Call) -> Iterator[Any]:
     _require_server(call)
     world, node = call.ctx.world, call.ctx.node
     wanted = _feature_names(call.params["Name"])
+    removed = _removed(call)
+    if any(n.lower() in {r.lower() for r in removed} for n in wanted):  # asked by name for a removed payload
+        call.write_error(_source_missing(f"{SM}AddWindowsFeatureCommand", "DISMAPI_Error__Cbs_Download_Failure",
+                                         "Installation of one or more roles, role services, or features failed.\n"))
+        yield _result(False, "No", ("Failed", 1), [])
+        return
     if call.params.get("IncludeManagementTools") and any(n.lower() == "hyper-v" for n in wanted):
-        wanted += HYPERV_TOOLS
+        # assumption: management tools whose payload the image lacks are skipped with a warning
+        # (the role itself installs), rather than failing the whole operation
+        wanted += [t for t in HYPERV_TOOLS if t not in removed]
     with world.lock:
         now(call)
-        todo = [n for n in dict.fromkeys(wanted) if _install_state(node, n)[0] == "Available"]
+        todo = [n for n in dict.fromkeys(wanted) if _install_state(node, n, removed)[0] == "Available"]
         if not todo:
             yield _result(True, "No", ("NoChangeNeeded", 1003), [])
             return
@@ -128,6 +145,9 @@ def install_windows_feature(call: Call) -> Iterator[Any]:
         node.pending_features += role
         node.features += [n for n in todo if n not in role]  # management tools work without a restart
         changed(call)
+    if removed and call.params.get("IncludeManagementTools"):
+        call.write_warning(f"The management tools could not be installed: the payload of {', '.join(sorted(removed))} "
+                           "has been removed from this image.")
     if role and call.params.get("Restart"):
         restart_node(call, node)
     elif role:
@@ -198,7 +218,11 @@ def enable_windows_optional_feature(call: Call) -> Iterator[Any]:
                           category="NotSpecified", fqid=command,
                           exception_type="System.Runtime.InteropServices.COMException", reason="COMException",
                           terminating=True)
+        if OPTIONAL_FEATURES[known] and set(OPTIONAL_FEATURES[known]) <= _removed(call):
+            raise _with_terminating(_source_missing(command, "DismException"))  # asked for a removed payload
         installs += OPTIONAL_FEATURES[known] + (HYPERV_TOOLS if call.params.get("All") else [])
+    # assumption: with -All, DISM enables what it can and skips the tools whose payload was removed
+    installs = [f for f in installs if f not in _removed(call)]
     with world.lock:
         now(call)
         todo = [f for f in dict.fromkeys(installs) if not (node.has_feature(f) or node.has_pending_feature(f))]

@@ -36,7 +36,7 @@ def virtualization_offered(call: Call, node: Node) -> bool:
     if located is None:
         return True
     parent, vm = located
-    return rules.offers_virtualization(parent, vm)
+    return rules.offers_virtualization(parent, vm, ignore_expose=call.ctx.world.faults.ignore_expose_extensions)
 
 
 def _os_caption(node: Node) -> str:

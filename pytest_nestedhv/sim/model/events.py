@@ -50,11 +50,14 @@ def vm_turned_off(node: Node, vm: VM, when: dt.datetime) -> None:
           f"'{vm.name}' was turned off. (Virtual machine ID {str(vm.id).upper()})")
 
 
-def vm_crashed(node: Node, vm: VM, when: dt.datetime) -> None:
-    # assumption: 18590 is the guest-crash event on real hosts; the text is paraphrased.
+def vm_crashed(node: Node, vm: VM, when: dt.datetime, *, with_os: bool = True) -> None:
+    # assumption: 18590 is the guest-crash event on real hosts; the texts are paraphrased. Without
+    # an OS nothing reports a bugcheck: the virtual processor faults (a triple fault).
+    detail = ("The guest operating system reported that it failed with the following error codes: "
+              "ErrorCode0: 0x7F." if with_os else
+              "An unrecoverable error occurred on a virtual processor that caused a triple fault.")
     write(node, when, WORKER_LOG, WORKER_PROVIDER, 18590, LEVEL_ERROR,
-          f"'{vm.name}' has encountered a fatal error. The guest operating system reported that it failed "
-          f"with the following error codes: ErrorCode0: 0x7F. (Virtual machine ID {str(vm.id).upper()})")
+          f"'{vm.name}' has encountered a fatal error. {detail} (Virtual machine ID {str(vm.id).upper()})")
 
 
 def vm_start_failed(node: Node, vm: VM, when: dt.datetime, reason: str) -> None:

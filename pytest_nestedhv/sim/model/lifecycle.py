@@ -26,9 +26,11 @@ def refresh(world: World, node: Node, now: dt.datetime) -> None:
     for vm in list(node.vms):
         if vm.crash_due is not None and vm.crash_due <= now:
             when = vm.crash_due
-            events.vm_crashed(node, vm, when)
-            turn_off(world, node, vm, when, reason=f"The virtual machine '{vm.name}' crashed while its guest "
-                                                    "operating system was booting and was turned off.")
+            with_os = vm.guest is not None
+            events.vm_crashed(node, vm, when, with_os=with_os)
+            phase = "while its guest operating system was booting" if with_os else "at power-on, in firmware"
+            turn_off(world, node, vm, when, reason=f"The virtual machine '{vm.name}' crashed {phase} "
+                                                    "and was turned off.")
         if vm.boot_due is not None and vm.boot_due <= now:
             complete_boot(world, node, vm, vm.boot_due)
         if vm.guest is not None:
@@ -97,6 +99,17 @@ def start(world: World, node: Node, vm: VM, now: dt.datetime, command: str = "St
             vm.guest = make_guest(world, node, vm)
         vm.guest.os.memory_bytes, vm.guest.os.logical_processors = vm.memory_startup, vm.processor_count
         schedule_boot(world, node, vm, now)
+    elif node.depth >= 1:
+        schedule_firmware(world, vm, now)
+
+
+def schedule_firmware(world: World, vm: VM, now: dt.datetime) -> None:
+    """An L2 without an OS sits in firmware. A nested-hypervisor crash happens at power-on, before
+    any OS, so it crashes all the same; a hang looks like firmware waiting (Running, no heartbeat)."""
+    vm.boot_due = vm.crash_due = None
+    vm.hangs = world.nested.boot == "hang"
+    if world.nested.boot == "crash":
+        vm.crash_due = now + dt.timedelta(seconds=world.nested.crash_after_seconds)
 
 
 def schedule_boot(world: World, node: Node, vm: VM, now: dt.datetime) -> None:
@@ -133,7 +146,7 @@ def complete_boot(world: World, node: Node, vm: VM, when: dt.datetime) -> None:
     guest.pending_features = []
     guest.hypervisor_running = False
     if guest.has_feature(HYPERV_ROLE) and guest.hypervisor_launch:
-        if rules.offers_virtualization(node, vm):
+        if rules.offers_virtualization(node, vm, ignore_expose=world.faults.ignore_expose_extensions):
             guest.hypervisor_running = True
             events.hypervisor_started(guest, when)
         else:
@@ -168,9 +181,7 @@ def save(world: World, node: Node, vm: VM, now: dt.datetime) -> None:
                       fqid="OperationFailed,Microsoft.HyperV.PowerShell.Commands.StopVM", target=vm.name,
                       exception_type="Microsoft.HyperV.PowerShell.VirtualizationException")
     vm.state, vm.state_since, vm.started_at = "Saved", now, None
-    if vm.guest is not None and not vm.guest.booted:
-        vm.boot_due = vm.crash_due = None  # assumption: a half-booted guest restarts its boot on resume
-        vm.guest.booted = False
+    vm.boot_due = vm.crash_due = None  # assumption: a half-booted guest (or firmware) restarts its boot on resume
 
 
 def remove_saved_state(world: World, node: Node, vm: VM, now: dt.datetime) -> None:

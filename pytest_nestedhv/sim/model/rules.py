@@ -95,11 +95,12 @@ def start_refusal(node: Node, vm: VM) -> str | None:
     return None
 
 
-def offers_virtualization(node: Node, vm: VM) -> bool:
+def offers_virtualization(node: Node, vm: VM, *, ignore_expose: bool = False) -> bool:
     """Whether the guest of ``vm`` sees VT-x/AMD-V: extensions exposed, allowed on this node,
-    not suppressed by BCD, and the node's own hypervisor running (one nesting level only)."""
+    not suppressed by BCD, and the node's own hypervisor running (one nesting level only).
+    ``ignore_expose`` models a platform regression that offers them to every VM."""
     return (
-        vm.expose_virtualization_extensions
+        (vm.expose_virtualization_extensions or ignore_expose)
         and node.hypervisor_running
         and node.bcd_offer_nested
         and node.depth == 0  # assumption: an L2 never gets a working hypervisor (one level supported)

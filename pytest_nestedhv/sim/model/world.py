@@ -33,7 +33,7 @@ class GuestImage:
     admin_user: str
     admin_secret: Secret
     boot_seconds: float
-    hyperv_install: str  # "ok" | "fail"
+    hyperv_install: str  # "ok" | "fail" | "no-tools"
     hyperv_install_seconds: float
     base_images: list[str]
 
@@ -49,6 +49,8 @@ class Faults:
     time_scale: float = 100.0
     latency_ms: int = 0
     drop_rate: float = 0.0
+    accept_toggle_while_running: bool = False  # regression: Set-VMProcessor changes extensions on a running VM
+    ignore_expose_extensions: bool = False  # regression: L1s get VT-x/AMD-V whether or not it is exposed
 
 
 class WaitFailed(Exception):
@@ -201,7 +203,8 @@ class World:
             hyperv_install_seconds=g.hyperv_install_seconds, base_images=list(g.base_images),
         )
         world = cls(host, image, NestedBehaviour(scenario.nested.boot, scenario.nested.crash_after_seconds),
-                    Faults(scenario.faults.time_scale, scenario.faults.latency_ms, scenario.faults.drop_rate),
+                    Faults(scenario.faults.time_scale, scenario.faults.latency_ms, scenario.faults.drop_rate,
+                           scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions),
                     clock, scenario.name)
         for spec in scenario.vms:
             world._add_scenario_vm(spec, boot_time)
