@@ -72,7 +72,7 @@ class LabConfig:
     install_timeout_s: int = 1800
     reboot_timeout_s: int = 900
     l2_settle_s: int = 30
-    slice_s: int = 10
+    slice_s: int = 30  # each slice costs two round trips; a VM that turned off is noticed within one
 
 
 @dataclasses.dataclass(frozen=True)

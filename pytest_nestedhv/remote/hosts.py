@@ -146,9 +146,9 @@ class HostPool:
         if server is not None:
             server.stop()
 
-    def request_counts(self) -> dict[str, int]:
-        """HTTP requests each emulator served (benchmarks)."""
-        return {label: rt.server.request_count for label, rt in self._hosts.items() if rt.server is not None}
+    def sim_servers(self) -> dict[str, Any]:
+        """The running emulators by host label (benchmarks read their counters)."""
+        return {label: rt.server for label, rt in self._hosts.items() if rt.server is not None}
 
 
 def _start_sim(scenario: Any, password: Secret) -> Any:

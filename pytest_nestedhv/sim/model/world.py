@@ -69,6 +69,7 @@ class World:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.on_change: Callable[[], None] | None = None
+        self.waited_s = 0.0  # modelled seconds callers spent blocked in waits (benchmarks' critical path)
 
     # -- time --
     def now(self) -> dt.datetime:
@@ -96,7 +97,16 @@ class World:
         names a reason (WaitFailed), or ``cancel`` is set (PSError PipelineStopped). The real
         time spent is the modelled time remaining divided by the time scale."""
         with self.lock:
-            deadline = None if timeout is None else self.now() + dt.timedelta(seconds=timeout)
+            started = self.now()
+            deadline = None if timeout is None else started + dt.timedelta(seconds=timeout)
+        try:
+            return self._wait(done, deadline, cancel, failed)
+        finally:
+            with self.lock:
+                self.waited_s += (self.now() - started).total_seconds()
+
+    def _wait(self, done: Callable[[], bool], deadline: dt.datetime | None, cancel: threading.Event,
+              failed: Callable[[], str | None] | None) -> bool:
         while True:
             if cancel.is_set():
                 raise pipeline_stopped()
