@@ -331,8 +331,11 @@ class Lab:
         l1, l2 = self.names.l1, self.names.l2
         params: dict[str, Any] = {"Name": l2, "Generation": 2, "MemoryStartupBytes": self.config.l2_memory_bytes}
         if self.config.inner_image:
-            # assumption: --nested-inner-image names a VHDX the L1 can read at that path.
-            params["VHDPath"] = self.config.inner_image
+            # assumption: --nested-inner-image names a VHDX the L1 can read at that path. The L2 boots
+            # from a differencing disk beside it, so the image itself is never written to.
+            disk = join_path(parent_dir(self.config.inner_image), self.names.disk_name(l2))
+            self._guest(l1, Cmd.of("New-VHD", Path=disk, ParentPath=self.config.inner_image, Differencing=True))
+            params["VHDPath"] = disk
             params["SwitchName"] = self._guest_switch(l1)
         else:
             params["NoVHD"] = True
