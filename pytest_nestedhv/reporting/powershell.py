@@ -16,6 +16,7 @@ from .wire import decode_pipeline, parse_iso
 
 REPORT_STEP_PREFIX = "report:"  # calls the reporting itself made (event logs): never replayed
 DEFAULT_GUEST_USER = "Administrator"  # assumption: the usual local admin when the run did not say
+REPLAY_WAIT_MIN_S = 600  # a replay may run on a slower host: a collapsed wait gets at least the lab's boot timeout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +43,52 @@ def comment(text: str) -> str:
 
 
 def replayable(entries: Iterable[EntryRecord]) -> list[EntryRecord]:
-    return [e for e in entries if not (e.step or "").startswith(REPORT_STEP_PREFIX)]
+    return collapse_waits([e for e in entries if not (e.step or "").startswith(REPORT_STEP_PREFIX)])
+
+
+def _wait_of(record: EntryRecord) -> tuple[str, str, str] | None:
+    """(target, VM, condition) of a one-command Wait-VM call."""
+    (cmd, *rest) = decode_pipeline(record.pipeline) or (None,)
+    if cmd is None or rest or cmd.name.lower() != "wait-vm":
+        return None
+    return record.target, str(cmd.param("Name")), str(cmd.param("For"))
+
+
+def _is_state_check(record: EntryRecord, target: str, vm: str) -> bool:
+    pipeline = decode_pipeline(record.pipeline)
+    return (record.target == target and len(pipeline) == 1 and pipeline[0].name.lower() == "get-vm"
+            and str(pipeline[0].param("Name")) == vm)
+
+
+def collapse_waits(entries: list[EntryRecord]) -> list[EntryRecord]:
+    """The run waits in slices (Wait-VM, then Get-VM to notice a VM that turned off); a person
+    waits once: each run of slices becomes one Wait-VM with the slices' timeouts added up."""
+    out: list[EntryRecord] = []
+    i = 0
+    while i < len(entries):
+        key = _wait_of(entries[i])
+        j, total = i, 0
+        while key is not None and j < len(entries) and _wait_of(entries[j]) == key:
+            total += int(decode_pipeline(entries[j].pipeline)[0].param("Timeout") or 0)
+            if entries[j].outcome != "error":
+                break
+            if j + 1 < len(entries) and _is_state_check(entries[j + 1], key[0], key[1]) \
+                    and j + 2 < len(entries) and _wait_of(entries[j + 2]) == key:
+                j += 2
+                continue
+            break
+        if key is None or j == i:
+            out.append(entries[i])
+            i += 1
+            continue
+        last = entries[j]
+        timeout = max(total, REPLAY_WAIT_MIN_S)
+        params = [[k, timeout if k == "Timeout" else v] for k, v in last.pipeline[0]["params"]]
+        out.append(dataclasses.replace(last, pipeline=[{**last.pipeline[0], "params": params}],
+                                       duration_s=sum(e.duration_s for e in entries[i:j + 1]),
+                                       started=entries[i].started))
+        i = j + 1
+    return out
 
 
 # ------------------------------------------------------------------ transcript.ps1

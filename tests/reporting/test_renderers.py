@@ -117,3 +117,22 @@ def test_bundle_files_and_zip(run, tmp_path: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
             assert sample.PASSWORD not in path.read_text()
+
+
+def test_repro_waits_once_where_the_run_waited_in_slices() -> None:
+    from pytest_nestedhv.reporting.powershell import collapse_waits
+    from pytest_nestedhv.reporting.records import EntryRecord
+
+    def rec(cmd: dict, outcome: str = "ok") -> EntryRecord:
+        return EntryRecord("2026-11-26T10:00:00+00:00", 1.0, "host", [cmd], outcome, step="l1-booted")
+
+    wait = {"name": "Wait-VM", "params": [["Name", "v"], ["For", "Heartbeat"], ["Timeout", 30]]}
+    check = {"name": "Get-VM", "params": [["Name", "v"]]}
+    other = {"name": "Get-VMHost", "params": []}
+    entries = [rec(other), rec(wait, "error"), rec(check), rec(wait, "error"), rec(check), rec(wait), rec(other)]
+    collapsed = collapse_waits(entries)
+    assert [e.pipeline[0]["name"] for e in collapsed] == ["Get-VMHost", "Wait-VM", "Get-VMHost"]
+    assert collapsed[1].outcome == "ok" and collapsed[1].duration_s == 5.0
+    assert dict(map(tuple, collapsed[1].pipeline[0]["params"]))["Timeout"] >= 90
+    # a wait that is not a run of slices stays as it was
+    assert collapse_waits([rec(wait, "error"), rec(other)]) == [rec(wait, "error"), rec(other)]
