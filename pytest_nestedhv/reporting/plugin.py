@@ -9,6 +9,8 @@ host, the history and history.html.
 """
 from __future__ import annotations
 
+from html import escape
+
 import os
 import sys
 from pathlib import Path
@@ -144,6 +146,13 @@ class ReportingPlugin:
                 extra = {"name": "nestedhv", "format_type": "html", "extension": "html", "mime_type": "text/html",
                          "content": test_extra(test, self.collector.run.hosts.get(test.host or ""), self.mask)}
                 report.extras = [*getattr(report, "extras", []), extra]  # type: ignore[attr-defined]
+
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(2, '<th class="sortable" data-column-type="requirement">Requirement</th>')
+
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        requirement = dict(report.user_properties).get("requirement", "")
+        cells.insert(2, f'<td class="col-requirement">{escape(str(requirement))}</td>')
 
     def pytest_html_report_title(self, report: Any) -> None:
         self.html_report = report
