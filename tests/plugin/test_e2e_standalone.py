@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -33,6 +34,7 @@ GUEST_USER = "Administrator"
 BASE_IMAGE = "C:\\Images\\ws2025.vhdx"
 RUN_TIMEOUT_S = 240.0
 INSTALL_START = "lab step hyperv-installed: start"
+PIPELINE_STARTED = "Beginning remote Pipeline invocation"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,13 +189,15 @@ def run_suite(workdir: Path, host: Host, passwords: Passwords, *extra: str,
     return Run(ret, "".join(lines), cases)
 
 
-def signal_when(text: str, signum: int) -> Callable[[str, subprocess.Popen[str]], None]:
-    sent: list[bool] = []
+def signal_when(*texts: str, signum: int) -> Callable[[str, subprocess.Popen[str]], None]:
+    """Send ``signum`` once the output has shown each of ``texts``, in order."""
+    pending = list(texts)
 
     def on_line(line: str, process: subprocess.Popen[str]) -> None:
-        if text in line and not sent:
-            sent.append(True)
-            process.send_signal(signum)
+        if pending and pending[0] in line:
+            pending.pop(0)
+            if not pending:
+                process.send_signal(signum)
 
     return on_line
 
@@ -238,7 +242,7 @@ def test_success_leaves_nothing_then_a_killed_run_is_swept(pytester: pytest.Pyte
     assert_no_passwords(passwords, run, pytester.path)
 
     # a run killed outright (no cleanup at all) leaves its tagged L1 behind ...
-    killed = run_suite(pytester.path, host, passwords, on_line=signal_when(INSTALL_START, signal.SIGKILL))
+    killed = run_suite(pytester.path, host, passwords, on_line=signal_when(INSTALL_START, signum=signal.SIGKILL))
     assert killed.ret == -signal.SIGKILL
     leftovers = ours(host.vms())
     assert len(leftovers) == 1 and next(iter(leftovers)).endswith("-l1")
@@ -274,10 +278,14 @@ def test_interrupted_run_cleans_up(pytester: pytest.Pytester, standalone: Callab
     # a long install (30 s real) so that Ctrl-C surely lands while the lab waits for it
     host = standalone(install_seconds=3000.0)
     before = host.vms()
-    run = run_suite(pytester.path, host, passwords, on_line=signal_when(INSTALL_START, signal.SIGINT))
+    # Ctrl-C once the install's remote call is under way (pypsrp logs its invocation)
+    run = run_suite(pytester.path, host, passwords,
+                    on_line=signal_when(INSTALL_START, PIPELINE_STARTED, signum=signal.SIGINT))
     assert INSTALL_START in run.output
     assert run.ret == pytest.ExitCode.INTERRUPTED, run.output[-3000:]
     assert "KeyboardInterrupt" in run.output
+    assert re.search(r"removed VM nestedhv-\w+-l1 and its disks", run.output)  # cleanup ran after Ctrl-C
+    assert "hyperv-installed: done" not in run.output
     after = host.vms()
     assert set(after) == UNTOUCHABLE, run.output[-3000:]
     assert_untouched(before, after)
