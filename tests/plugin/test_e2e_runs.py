@@ -9,9 +9,9 @@ under the reports folder (Python's audit hooks see open() and sqlite3.connect())
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +24,8 @@ from .suite_runner import SUITES
 RECORDER = r'''
 import json, os, sys
 from pathlib import Path
+
+import pytest
 
 from pytest_nestedhv.sim.powershell.engine import Engine
 from pytest_nestedhv.sim.server import SimServer
@@ -69,8 +71,6 @@ def _audit(event, args):
 if WORKER != "controller":
     sys.addaudithook(_audit)
 
-import pytest
-
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     RECORD["servers"] = [[name, server.request_count, server.dropped_count] for name, server in SERVERS]
@@ -79,10 +79,11 @@ def pytest_unconfigure(config):
 '''
 
 
-def run(pytester: pytest.Pytester, *args: str) -> tuple[Any, dict[str, dict[str, Any]], dict[tuple[str, str], tuple[str, dict[str, str]]], list[str]]:
-    """Runs the suite; returns (result, records by process, (host, id) -> (outcome, properties), passwords)."""
-    import shutil
+Cases = dict[tuple[str, str], tuple[str, dict[str, str]]]  # (host, requirement id) -> (outcome, properties)
 
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[Any, dict[str, dict[str, Any]], Cases, list[str]]:
+    """Runs the suite; returns (result, records by process, (host, id) -> (outcome, properties), passwords)."""
     shutil.copytree(SUITES, pytester.path / "suites", ignore=shutil.ignore_patterns("__pycache__"))
     pytester.makeconftest(RECORDER)
     sink = pytester.path.parent / f"{pytester.path.name}-secrets.txt"
@@ -93,7 +94,7 @@ def run(pytester: pytest.Pytester, *args: str) -> tuple[Any, dict[str, dict[str,
                                            "-o", "junit_family=xunit1", *args, timeout=300)
     records = {r["worker"]: r for r in (json.loads(p.read_text(encoding="utf-8"))
                                         for p in pytester.path.glob("record-*.json"))}
-    cases: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+    cases: Cases = {}
     for tc in ET.parse(junit).getroot().iter("testcase"):
         props = {p.get("name", ""): p.get("value", "") for p in tc.iter("property")}
         outcome = next((name for tag, name in (("failure", "failed"), ("error", "error"), ("skipped", "skipped"))

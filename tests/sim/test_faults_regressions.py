@@ -4,6 +4,8 @@ Each regression is checked against the healthy default too, so a test fails if t
 switch stops mattering (or leaks into the healthy host)."""
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -85,7 +87,6 @@ def test_healthy_host_refuses_an_unexposed_l1_what_the_regression_allows() -> No
 def test_no_extensions_regression_keeps_the_other_rules() -> None:
     # BCD OFFERNESTEDVIRT=FALSE still hides VT-x even under the regression
     scenario = load_scenario("no-extensions-regression")
-    import dataclasses
     scenario = dataclasses.replace(scenario, host=dataclasses.replace(scenario.host, bcd_offer_nested=False),
                                    faults=dataclasses.replace(scenario.faults, time_scale=100000.0))
     sh = Shell(World.from_scenario(scenario))
@@ -205,7 +206,6 @@ def test_fault_switches_survive_the_state_file(tmp_path: Path, name: str, key: s
 
 
 def test_a_state_file_from_before_the_switches_still_loads(tmp_path: Path) -> None:
-    import json
     w = World.from_scenario(load_scenario("default"))
     data = w.to_dict()
     for key in ("accept_toggle_while_running", "ignore_expose_extensions"):
