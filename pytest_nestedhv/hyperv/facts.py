@@ -10,7 +10,7 @@ import datetime as _dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..remote.commands import Cmd
+from ..remote.commands import SWITCH, Cmd
 from .builds import AMD, INTEL
 from .ports import SessionLike, flatten, has_prop, has_type, prop
 
@@ -137,7 +137,7 @@ def hyperv_probe(is_server: bool, vmms_present: bool) -> list[tuple[Cmd, ...]]:
     role = (
         Cmd.of("Get-WindowsFeature", Name="Hyper-V")
         if is_server
-        else Cmd.of("Get-WindowsOptionalFeature", Online=True, FeatureName="Microsoft-Hyper-V")
+        else Cmd.of("Get-WindowsOptionalFeature", Online=SWITCH, FeatureName="Microsoft-Hyper-V")
     )
     statements: list[tuple[Cmd, ...]] = [(role,)]
     if vmms_present:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from ..remote.commands import Cmd
+from ..remote.commands import SWITCH, Cmd
 from ..remote.errors import RemoteError
 from . import requirements as req
 from .facts import GuestFacts, HostFacts, VMFacts, gather_guest, gather_vm
@@ -205,7 +205,7 @@ class Lab:
         return {"vm": name, "vhd": disk, "facts": self.vm_facts.to_dict()}
 
     def _create_vm(self, name: str, disk: str, memory: int, expose: bool) -> None:
-        self._change(Cmd.of("New-VHD", Path=disk, ParentPath=str(self.config.base_image), Differencing=True))
+        self._change(Cmd.of("New-VHD", Path=disk, ParentPath=str(self.config.base_image), Differencing=SWITCH))
         self.created_disks.append(disk)
         self._change(Cmd.of("New-VM", Name=name, Generation=2, VHDPath=disk, MemoryStartupBytes=memory))
         self.created_vms.append(name)
@@ -257,8 +257,8 @@ class Lab:
     def _install_cmd(self, guest: GuestFacts | None) -> Cmd:
         # Server SKUs have ServerManager's Install-WindowsFeature; client SKUs only DISM.
         if guest is not None and guest.is_server:
-            return Cmd.of("Install-WindowsFeature", Name="Hyper-V", IncludeManagementTools=True)
-        return Cmd.of("Enable-WindowsOptionalFeature", Online=True, FeatureName="Microsoft-Hyper-V", All=True,
+            return Cmd.of("Install-WindowsFeature", Name="Hyper-V", IncludeManagementTools=SWITCH)
+        return Cmd.of("Enable-WindowsOptionalFeature", Online=SWITCH, FeatureName="Microsoft-Hyper-V", All=SWITCH,
                       NoRestart=True)
 
     def _install_hyperv(self, vm: str, guest: GuestFacts | None) -> dict[str, Any]:
@@ -279,7 +279,7 @@ class Lab:
     def _reboot_guest(self, vm: str, before: str | None, label: str) -> GuestFacts:
         """Restart-Computer in the guest, then wait until it is back with a new LastBootUpTime."""
         try:
-            self._guest(vm, Cmd.of("Restart-Computer", Force=True), timeout=120.0)
+            self._guest(vm, Cmd.of("Restart-Computer", Force=SWITCH), timeout=120.0)
         except RemoteError as err:
             # The PowerShell Direct session may end with the reboot: that is the expected outcome.
             log.info("Restart-Computer in %s ended the session: %s", vm, err.message)
@@ -334,7 +334,7 @@ class Lab:
             # assumption: --nested-inner-image names a VHDX the L1 can read at that path. The L2 boots
             # from a differencing disk beside it, so the image itself is never written to.
             disk = join_path(parent_dir(self.config.inner_image), self.names.disk_name(l2))
-            self._guest(l1, Cmd.of("New-VHD", Path=disk, ParentPath=self.config.inner_image, Differencing=True))
+            self._guest(l1, Cmd.of("New-VHD", Path=disk, ParentPath=self.config.inner_image, Differencing=SWITCH))
             params["VHDPath"] = disk
             params["SwitchName"] = self._guest_switch(l1)
         else:
@@ -405,7 +405,7 @@ class Lab:
             # Hyper-V installed anyway (DISM sometimes lets it): then starting an L2 must be refused.
             self._reboot_guest(name, guest.last_boot, "probe L1 reboot")
             l2 = f"{name}-l2"
-            self._guest(name, Cmd.of("New-VM", Name=l2, Generation=2, NoVHD=True,
+            self._guest(name, Cmd.of("New-VM", Name=l2, Generation=2, NoVHD=SWITCH,
                                      MemoryStartupBytes=self.config.l2_memory_bytes))
             try:
                 self._guest(name, Cmd.of("Start-VM", Name=l2))
@@ -453,7 +453,7 @@ class Lab:
         for disk in self.created_disks:
             if is_own_disk(disk):
                 with contextlib.suppress(RemoteError):
-                    self._host(Cmd.of("Remove-Item", Path=disk, Force=True), check=False)
+                    self._host(Cmd.of("Remove-Item", Path=disk, Force=SWITCH), check=False)
         return removed
 
     def _safe_list_vms(self) -> list[Any]:
@@ -467,11 +467,11 @@ class Lab:
         """Turn off, remove, delete its disks (only files named like ours). Errors are logged, not raised."""
         try:
             disks = [str(prop(d, "Path", "")) for d in self._host(Cmd.of("Get-VMHardDiskDrive", VMName=name))]
-            self._host(Cmd.of("Stop-VM", Name=name, TurnOff=True, Force=True), check=False)
-            self._host(Cmd.of("Remove-VM", Name=name, Force=True))
+            self._host(Cmd.of("Stop-VM", Name=name, TurnOff=SWITCH, Force=SWITCH), check=False)
+            self._host(Cmd.of("Remove-VM", Name=name, Force=SWITCH))
             for disk in disks:
                 if is_own_disk(disk):
-                    self._host(Cmd.of("Remove-Item", Path=disk, Force=True), check=False)
+                    self._host(Cmd.of("Remove-Item", Path=disk, Force=SWITCH), check=False)
             log.info("removed VM %s and its disks", name)
         except RemoteError as err:
             log.error("could not remove VM %s: %s", name, err)

@@ -9,12 +9,27 @@ from __future__ import annotations
 
 import logging
 
-from ..remote.commands import Cmd
+from ..remote.commands import SWITCH, Cmd, Pipeline
+from ..remote.transcript import render_cmd, render_pipeline
 from .builds import ADVISED_MEMORY_BYTES
 from .facts import VMFacts, gather_vm
 from .ports import SessionLike
 
 log = logging.getLogger("pytest_nestedhv.remedy")
+
+
+def off_first(vm: VMFacts) -> list[Cmd]:
+    """What processor and memory changes need first: the VM Off (a Saved VM loses its saved state)."""
+    if vm.state == "Saved":
+        return [Cmd.of("Remove-VMSavedState", VMName=vm.name)]  # leaves the VM Off
+    if vm.state != "Off":
+        return [Cmd.of("Stop-VM", Name=vm.name, Force=SWITCH)]  # a graceful shutdown
+    return []
+
+
+def fix(*steps: Cmd | Pipeline) -> str:
+    """A remedy as runnable PowerShell: each step (a command or a pipeline) in order."""
+    return "; ".join(render_pipeline(step if isinstance(step, tuple) else (step,)) for step in steps)
 
 
 def plan(vm: VMFacts) -> list[Cmd]:
@@ -29,31 +44,7 @@ def plan(vm: VMFacts) -> list[Cmd]:
         settings.append(Cmd.of("Set-VMMemory", VMName=name, StartupBytes=ADVISED_MEMORY_BYTES))
     if any(a.mac_address_spoofing != "On" for a in vm.adapters):
         settings.append(Cmd.of("Set-VMNetworkAdapter", VMName=name, MacAddressSpoofing="On"))
-    steps: list[Cmd] = []
-    if vm.state == "Saved":
-        steps.append(Cmd.of("Remove-VMSavedState", VMName=name))  # leaves the VM Off
-    elif vm.state != "Off" and settings:
-        # Extensions and memory only change while Off; a graceful shutdown first.
-        steps.append(Cmd.of("Stop-VM", Name=name, Force=True))
-    return steps + settings
-
-
-def describe(cmd: Cmd) -> str:
-    """The change as a runnable PowerShell line (Boolean parameters written as -Name:$true)."""
-    from ..remote.transcript import ps_quote
-
-    parts = [cmd.name]
-    for key, value in cmd.params:
-        if isinstance(value, bool):
-            parts.append(f"-{key}" if value and key in _SWITCHES else f"-{key}:${str(value).lower()}")
-        elif isinstance(value, int):
-            parts.append(f"-{key} {value}")
-        else:
-            parts.append(f"-{key} {ps_quote(str(value))}")
-    return " ".join(parts)
-
-
-_SWITCHES = frozenset({"Force", "TurnOff", "Passthru"})
+    return (off_first(vm) if settings or vm.state == "Saved" else []) + settings
 
 
 def remediate(session: SessionLike, name: str, timeout: float = 300.0) -> tuple[list[str], VMFacts]:
@@ -61,7 +52,7 @@ def remediate(session: SessionLike, name: str, timeout: float = 300.0) -> tuple[
     before = gather_vm(session, name)
     changes = []
     for cmd in plan(before):
-        line = describe(cmd)
+        line = render_cmd(cmd)
         log.warning("remediating VM %s: %s", name, line)
         session.run(cmd, timeout=timeout)
         changes.append(line)

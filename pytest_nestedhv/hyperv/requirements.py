@@ -24,8 +24,10 @@ from .builds import (
     parse_version,
     required_vm_version,
 )
+from ..remote.commands import SWITCH, Cmd
 from .facts import GuestFacts, HostFacts, VMFacts
 from .outcomes import StepOutcome, ToggleOutcome
+from .remedy import fix, off_first
 
 Status = Literal["pass", "fail", "warning", "skip"]
 GIB = 1024**3
@@ -124,22 +126,21 @@ def _host_desc(h: HostFacts) -> str:
 
 def _role_remedy(h: HostFacts) -> str:
     if h.is_server:
-        return "Install-WindowsFeature -Name Hyper-V -IncludeManagementTools -Restart"
-    return "Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All"
+        return fix(Cmd.of("Install-WindowsFeature", Name="Hyper-V", IncludeManagementTools=SWITCH, Restart=SWITCH))
+    return fix(Cmd.of("Enable-WindowsOptionalFeature", Online=SWITCH, FeatureName="Microsoft-Hyper-V", All=SWITCH))
 
 
-def _ps_name(name: str) -> str:
-    return "'" + name.replace("'", "''") + "'"
+def _native(name: str, *args: str) -> Cmd:
+    """A native command such as bcdedit: positional arguments only."""
+    return Cmd(name, tuple(("", a) for a in args))
 
 
-def _stop_first(vm: VMFacts) -> str:
-    """Changes to processor/memory need the VM Off; a Saved VM needs its state removed first."""
-    name = _ps_name(vm.name)
-    if vm.state == "Saved":
-        return f"Remove-VMSavedState -VMName {name}; "
-    if vm.state != "Off":
-        return f"Stop-VM -Name {name} -Force; "
-    return ""
+RESTART = Cmd.of("Restart-Computer")
+
+
+def _vm_fix(vm: VMFacts, change: Cmd) -> str:
+    """Processor and memory settings change only while the VM is Off."""
+    return fix(*off_first(vm), change)
 
 
 # ---------------------------------------------------------------- host.*
@@ -209,7 +210,7 @@ def judge_host_hypervisor(obs: Observations) -> Finding:
     required = "the Hyper-V hypervisor running on the host (Win32_ComputerSystem.HypervisorPresent True)"
     if h.hypervisor_present:
         return _f(rid, "pass", "HypervisorPresent True", required, hypervisor_present=True)
-    remedy = ("bcdedit /set hypervisorlaunchtype auto; Restart-Computer" if h.hyperv_role_installed
+    remedy = (fix(_native("bcdedit", "/set", "hypervisorlaunchtype", "auto"), RESTART) if h.hyperv_role_installed
               else _role_remedy(h))
     return _f(rid, "fail", "HypervisorPresent False", required, remedy,
               hypervisor_present=False, hyperv_role_installed=h.hyperv_role_installed)
@@ -229,7 +230,7 @@ def judge_host_role(obs: Observations) -> Finding:
         return _f(rid, "fail", "Hyper-V role not installed", required, _role_remedy(h), **ev)
     if not h.vmms_running:
         return _f(rid, "fail", "Hyper-V role installed but the vmms service is not running", required,
-                  "Start-Service -Name vmms", **ev)
+                  fix(Cmd.of("Start-Service", Name="vmms")), **ev)
     return _f(rid, "pass", "Hyper-V role installed, vmms running", required, **ev)
 
 
@@ -245,7 +246,7 @@ def judge_host_bcd(obs: Observations) -> Finding:
         return _f(rid, "pass", f"hypervisorloadoptions '{h.bcd_load_options or ''}'", required,
                   hypervisorloadoptions=h.bcd_load_options)
     return _f(rid, "fail", f"hypervisorloadoptions '{h.bcd_load_options}' disables nesting", required,
-              "bcdedit /deletevalue '{current}' hypervisorloadoptions; Restart-Computer",
+              fix(_native("bcdedit", "/deletevalue", "{current}", "hypervisorloadoptions"), RESTART),
               hypervisorloadoptions=h.bcd_load_options)
 
 
@@ -262,8 +263,8 @@ def judge_host_vbs(obs: Observations) -> Finding:
     found = f"VBS {_VBS_NAMES.get(status, str(status))}"
     if status == 0:
         return _f(rid, "pass", found, "VBS off, or build >= 14393", **ev)
-    remedy = ("Set-ItemProperty -Path 'HKLM:\\System\\CurrentControlSet\\Control\\DeviceGuard' "
-              "-Name EnableVirtualizationBasedSecurity -Value 0; Restart-Computer")
+    remedy = fix(Cmd.of("Set-ItemProperty", Path="HKLM:\\System\\CurrentControlSet\\Control\\DeviceGuard",
+                        Name="EnableVirtualizationBasedSecurity", Value=0), RESTART)
     if h.build < GA_BUILD:
         return _f(rid, "fail", f"{found} on preview build {h.build_text}: the host cannot expose the "
                   "virtualization extensions", "VBS off on builds before 14393", remedy, **ev)
@@ -315,7 +316,7 @@ def judge_vm_config_version(obs: Observations) -> Finding:
         return _f(rid, "pass", f"VM '{vm.name}' version {vm.version}", "no minimum on this build", **ev)
     required = f"configuration version >= {format_version(need)}" + (" on AMD" if h and h.is_amd else "")
     if have is None or have < need:
-        remedy = f"{_stop_first(vm)}Update-VMVersion -Name {_ps_name(vm.name)} -Force"
+        remedy = fix(*off_first(vm), Cmd.of("Update-VMVersion", Name=vm.name, Force=SWITCH))
         if h and h.supported_versions and max(parse_version(v) or (0, 0) for v in h.supported_versions) < need:
             remedy += " (the host must be upgraded first: it cannot run that version)"
         return _f(rid, "fail", f"VM '{vm.name}' version {vm.version}", required, remedy, **ev)
@@ -332,7 +333,7 @@ def judge_vm_expose(obs: Observations) -> Finding:
     if vm.expose_virtualization_extensions:
         return _f(rid, "pass", "ExposeVirtualizationExtensions True", required, **ev)
     return _f(rid, "fail", f"ExposeVirtualizationExtensions False on VM '{vm.name}'", required,
-              f"{_stop_first(vm)}Set-VMProcessor -VMName {_ps_name(vm.name)} -ExposeVirtualizationExtensions $true",
+              _vm_fix(vm, Cmd.of("Set-VMProcessor", VMName=vm.name, ExposeVirtualizationExtensions=True)),
               **ev)
 
 
@@ -348,7 +349,7 @@ def judge_vm_dynamic_memory(obs: Observations) -> Finding:
     why = ("it prevents the L1 from booting on preview builds" if obs.host and obs.host.build < GA_BUILD
            else "while Hyper-V runs in the L1 its memory is fixed and resizing a running L1 fails")
     return _f(rid, "fail", f"DynamicMemoryEnabled True on VM '{vm.name}' ({why})", required,
-              f"{_stop_first(vm)}Set-VMMemory -VMName {_ps_name(vm.name)} -DynamicMemoryEnabled $false", **ev)
+              _vm_fix(vm, Cmd.of("Set-VMMemory", VMName=vm.name, DynamicMemoryEnabled=False)), **ev)
 
 
 def judge_vm_memory(obs: Observations) -> Finding:
@@ -363,7 +364,7 @@ def judge_vm_memory(obs: Observations) -> Finding:
         return _f(rid, "pass", f"{gib:g} GB startup memory", required, **ev)
     # Microsoft's checker warns below 4 GB; it is not a failure.
     return _f(rid, "warning", f"{gib:g} GB startup memory on VM '{vm.name}'", required,
-              f"{_stop_first(vm)}Set-VMMemory -VMName {_ps_name(vm.name)} -StartupBytes 4GB", **ev)
+              _vm_fix(vm, Cmd.of("Set-VMMemory", VMName=vm.name, StartupBytes=ADVISED_MEMORY_BYTES)), **ev)
 
 
 def judge_vm_checkpoints(obs: Observations) -> Finding:
@@ -376,7 +377,7 @@ def judge_vm_checkpoints(obs: Observations) -> Finding:
     if vm.parent_checkpoint_id is None and not vm.checkpoints:
         return _f(rid, "pass", "no checkpoints", required, **ev)
     return _f(rid, "fail", f"{len(vm.checkpoints) or 1} checkpoint(s) on VM '{vm.name}'", required,
-              f"Get-VMSnapshot -VMName {_ps_name(vm.name)} | Remove-VMSnapshot", **ev)
+              fix((Cmd.of("Get-VMSnapshot", VMName=vm.name), Cmd.of("Remove-VMSnapshot"))), **ev)
 
 
 def judge_vm_saved_state(obs: Observations) -> Finding:
@@ -389,7 +390,7 @@ def judge_vm_saved_state(obs: Observations) -> Finding:
     if vm.state != "Saved":
         return _f(rid, "pass", f"state {vm.state}", required, **ev)
     return _f(rid, "fail", f"VM '{vm.name}' is Saved", required,
-              f"Remove-VMSavedState -VMName {_ps_name(vm.name)}", **ev)
+              fix(Cmd.of("Remove-VMSavedState", VMName=vm.name)), **ev)
 
 
 def judge_vm_mac_spoofing(obs: Observations) -> Finding:
@@ -401,12 +402,12 @@ def judge_vm_mac_spoofing(obs: Observations) -> Finding:
     required = "MacAddressSpoofing On on the L1's network adapters (or NAT inside the L1) for L2 networking"
     if not vm.adapters:
         return _f(rid, "warning", f"VM '{vm.name}' has no network adapter", required,
-                  f"Add-VMNetworkAdapter -VMName {_ps_name(vm.name)}", **ev)
+                  fix(Cmd.of("Add-VMNetworkAdapter", VMName=vm.name)), **ev)
     off = [a.name for a in vm.adapters if a.mac_address_spoofing != "On"]
     if not off:
         return _f(rid, "pass", "MacAddressSpoofing On", required, **ev)
     return _f(rid, "fail", f"MacAddressSpoofing Off on VM '{vm.name}' adapter(s) {', '.join(off)}", required,
-              f"Set-VMNetworkAdapter -VMName {_ps_name(vm.name)} -MacAddressSpoofing On", **ev)
+              fix(Cmd.of("Set-VMNetworkAdapter", VMName=vm.name, MacAddressSpoofing="On")), **ev)
 
 
 def judge_vm_toggle(obs: Observations) -> Finding:
@@ -420,7 +421,8 @@ def judge_vm_toggle(obs: Observations) -> Finding:
     if t.refused:
         return _f(rid, "pass", f"refused on {t.state} VM: {t.error}", required, **ev)
     return _f(rid, "fail", f"Set-VMProcessor changed extensions on the {t.state} VM '{t.vm_name}' without error",
-              required, f"Stop-VM -Name {_ps_name(t.vm_name)} before Set-VMProcessor; report this to Microsoft", **ev)
+              required, f"turn the VM off before Set-VMProcessor ({fix(Cmd.of('Stop-VM', Name=t.vm_name))}) and "
+              "report this regression to Microsoft", **ev)
 
 
 # ---------------------------------------------------------------- guest.*, nested.*, negative.*
@@ -437,8 +439,8 @@ def judge_guest_extensions(obs: Observations) -> Finding:
         return _f(rid, "pass", "VMMonitorModeExtensions True, SLAT True", required, **ev)
     name = obs.vm.name if obs.vm else g.vm_name
     return _f(rid, "fail", f"in the L1: VMMonitorModeExtensions {g.vm_monitor_mode_extensions}, SLAT {g.slat}",
-              required, f"Stop-VM -Name {_ps_name(name)} -Force; Set-VMProcessor -VMName {_ps_name(name)} "
-              "-ExposeVirtualizationExtensions $true", **ev)
+              required, fix(Cmd.of("Stop-VM", Name=name, Force=SWITCH),
+                            Cmd.of("Set-VMProcessor", VMName=name, ExposeVirtualizationExtensions=True)), **ev)
 
 
 def _step_judge(rid: str, step: str, required: str, ok_text: str, remedy: str = "") -> Judge:

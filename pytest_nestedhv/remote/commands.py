@@ -6,7 +6,18 @@ from typing import Any
 
 from .secrets import GuestCredential, Secret
 
-_SCALARS = (str, int, float, bool, type(None), Secret, GuestCredential)
+
+
+@dataclasses.dataclass(frozen=True)
+class Switch:
+    """A switch parameter that is present (``-Force``); sent as $true, rendered bare."""
+
+    def __repr__(self) -> str:
+        return "SWITCH"
+
+
+SWITCH = Switch()
+_SCALARS = (str, int, float, bool, type(None), Secret, GuestCredential, Switch)
 # verbs whose cmdlets only read state: safe to send again after a dropped connection
 READ_ONLY_VERBS = frozenset({"Get", "Test", "Measure", "Select", "Find", "Search", "Resolve", "Compare"})
 
@@ -25,7 +36,8 @@ def _check_value(name: str, value: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class Cmd:
-    """A cmdlet call. ``params`` keep their order; ``True`` on a switch means present."""
+    """A cmdlet call. ``params`` keep their order; ``SWITCH`` marks a present switch, ``True``
+    and ``False`` are Boolean values."""
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()

@@ -4,13 +4,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-from .commands import Cmd, Pipeline
+from .commands import Cmd, Pipeline, Switch
 from .secrets import GuestCredential, Secret
 
 Outcome = Literal["ok", "error"]
+_MB, _GB = 1024**2, 1024**3
+_BARE_WORD = re.compile(r"[A-Za-z0-9/][A-Za-z0-9/_.:=-]*")
 HOST = "host"
 GUEST_PREFIX = "guest:"
 
@@ -92,6 +95,9 @@ def ps_literal(value: Any, names: _Names) -> str:
         return "$null"
     if isinstance(value, bool):
         return "$true" if value else "$false"
+    if isinstance(value, int) and value and value % _MB == 0:
+        # 4GB reads better than 4294967296 and is the same PowerShell literal
+        return f"{value // _GB}GB" if value % _GB == 0 else f"{value // _MB}MB"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
@@ -109,7 +115,11 @@ def render_cmd(cmd: Cmd, names: _Names | None = None) -> str:
     parts = [cmd.name]
     for key, value in cmd.params:
         if key == "":
-            parts.append(ps_literal(value, names))  # a positional argument
+            # a positional argument (native commands: bcdedit /enum); plain words stay unquoted
+            bare = isinstance(value, str) and _BARE_WORD.fullmatch(value)
+            parts.append(value if bare else ps_literal(value, names))
+        elif isinstance(value, Switch):
+            parts.append(f"-{key}")
         elif isinstance(value, bool):
             # -Name:$true binds a switch and a Boolean parameter alike; "-Name $true" would not
             parts.append(f"-{key}:{ps_literal(value, names)}")

@@ -6,7 +6,7 @@ from typing import Any
 from pypsrp.complex_objects import PSCredential
 from pypsrp.serializer import TaggedValue
 
-from .commands import Cmd
+from .commands import Cmd, Switch
 from .secrets import GuestCredential, Secret
 
 _INT32 = range(-(2**31), 2**31)
@@ -28,6 +28,8 @@ def to_wire(value: Any) -> Any:
         return TaggedValue("SS", value.reveal())
     if isinstance(value, GuestCredential):
         return PSCredential(username=value.user, password=value.password.reveal())
+    if isinstance(value, Switch):
+        return True
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):

@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ..remote.commands import Cmd
+from ..remote.commands import SWITCH, Cmd, Switch
 from ..remote.secrets import GuestCredential, Secret, SecretMask
 from .records import EntryRecord, PhaseRecord
 
 SECRET_MARK = "$secret"
 CREDENTIAL_MARK = "$credential"
 HASHTABLE_MARK = "$hashtable"
+SWITCH_MARK = "$switch"
 
 
 def iso(value: Any) -> str | None:
@@ -47,6 +48,8 @@ def encode_value(value: Any, mask: SecretMask) -> Any:
         return {SECRET_MARK: True}
     if isinstance(value, GuestCredential):
         return {CREDENTIAL_MARK: mask.mask(value.user)}
+    if isinstance(value, Switch):
+        return {SWITCH_MARK: True}
     if isinstance(value, str):
         return mask.mask(value)
     if isinstance(value, (bool, int, float)) or value is None:
@@ -63,6 +66,8 @@ def decode_value(value: Any) -> Any:
     if isinstance(value, dict):
         if SECRET_MARK in value:
             return Secret("")  # renders as a variable; the value was never stored
+        if SWITCH_MARK in value:
+            return SWITCH
         if CREDENTIAL_MARK in value:
             return GuestCredential(str(value[CREDENTIAL_MARK]), Secret(""))
         if HASHTABLE_MARK in value:

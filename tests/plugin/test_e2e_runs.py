@@ -137,6 +137,7 @@ def test_xdist_two_hosts_each_lab_once_and_workers_write_no_reports(pytester: py
     # workers wrote no reports; the controller did
     assert [w for r in workers.values() for w in r["report_writes"]] == []
     assert (pytester.path / "reports" / "report.html").is_file()
+    assert len(passwords) == 2  # one generated host password per emulator
     assert_no_secrets(pytester, result, passwords + [load_scenario("default").guest.admin_password])
 
 
@@ -148,4 +149,5 @@ def test_flaky_network_gives_no_false_result(pytester: pytest.Pytester) -> None:
     (server,) = records["controller"]["servers"]
     scenario, requests, dropped = server
     assert scenario == "flaky-network" and dropped >= 3 and requests > dropped  # drops really happened
+    assert len(passwords) == 1
     assert_no_secrets(pytester, result, passwords + [load_scenario("flaky-network").guest.admin_password])

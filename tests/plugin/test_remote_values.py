@@ -132,7 +132,7 @@ def _entry(pipeline: tuple[Cmd, ...], target: str = "host", outcome: str = "ok",
 def test_render_cmd_quotes_switches_booleans_lists_and_hashtables() -> None:
     cmd = Cmd.of("New-VM", Name="it's", MemoryStartupBytes=4 * 2**30, Generation=2, Force=True, Confirm=False,
                  Path=["a", "b"], Tags={"k": 1})
-    assert render_cmd(cmd) == ("New-VM -Name 'it''s' -MemoryStartupBytes 4294967296 -Generation 2 -Force:$true "
+    assert render_cmd(cmd) == ("New-VM -Name 'it''s' -MemoryStartupBytes 4GB -Generation 2 -Force:$true "
                                "-Confirm:$false -Path @('a', 'b') -Tags @{'k' = 1}")
     # a Boolean parameter needs its value attached: "-ExposeVirtualizationExtensions $true" would not bind
     assert render_cmd(Cmd.of("Set-VMProcessor", VMName="v", ExposeVirtualizationExtensions=True)) == (
@@ -172,3 +172,22 @@ def test_remote_error_is_one_line() -> None:
     err = RemoteError("line one\nline two", fqid="X,Y", command="Get-VM -Name 'a'")
     assert str(err) == "Get-VM -Name 'a': line one line two [X,Y]"
     assert pickle.loads(pickle.dumps(err)).fqid == "X,Y"
+
+
+def test_a_present_switch_is_sent_as_true_and_rendered_bare() -> None:
+    from pytest_nestedhv.remote.commands import SWITCH
+    from pytest_nestedhv.remote.wire import to_wire
+
+    assert to_wire(SWITCH) is True
+    assert render_cmd(Cmd.of("Stop-VM", Name="v", TurnOff=SWITCH, Force=SWITCH)) == "Stop-VM -Name 'v' -TurnOff -Force"
+    native = Cmd("bcdedit", (("", "/deletevalue"), ("", "{current}"), ("", "hypervisorloadoptions")))
+    assert render_cmd(native) == "bcdedit /deletevalue '{current}' hypervisorloadoptions"
+
+
+def test_switches_survive_the_report_records() -> None:
+    from pytest_nestedhv.remote.commands import SWITCH
+    from pytest_nestedhv.remote.secrets import SecretMask
+    from pytest_nestedhv.reporting.wire import decode_pipeline, encode_pipeline
+
+    pipeline = (Cmd.of("New-VHD", Path="C:\\d.vhdx", Differencing=SWITCH),)
+    assert decode_pipeline(encode_pipeline(pipeline, SecretMask())) == pipeline

@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 
 from pytest_nestedhv.hyperv.facts import AdapterFacts, VMFacts
-from pytest_nestedhv.hyperv.remedy import describe, plan
+from pytest_nestedhv.hyperv.remedy import plan
+from pytest_nestedhv.remote.commands import SWITCH
+from pytest_nestedhv.remote.transcript import render_cmd
 
 BAD = VMFacts(
     name="legacy", state="Running", version="7.0", generation=1, notes="", heartbeat="OkApplicationsHealthy",
@@ -17,13 +19,13 @@ BAD = VMFacts(
 def test_running_vm_is_stopped_before_settings_change() -> None:
     got = [(c.name, c.params) for c in plan(BAD)]
     assert got == [
-        ("Stop-VM", (("Name", "legacy"), ("Force", True))),
+        ("Stop-VM", (("Name", "legacy"), ("Force", SWITCH))),
         ("Set-VMProcessor", (("VMName", "legacy"), ("ExposeVirtualizationExtensions", True))),
         ("Set-VMMemory", (("VMName", "legacy"), ("DynamicMemoryEnabled", False))),
         ("Set-VMMemory", (("VMName", "legacy"), ("StartupBytes", 4 * 1024**3))),
         ("Set-VMNetworkAdapter", (("VMName", "legacy"), ("MacAddressSpoofing", "On"))),
     ]
-    assert describe(plan(BAD)[0]) == "Stop-VM -Name 'legacy' -Force"
+    assert render_cmd(plan(BAD)[0]) == "Stop-VM -Name 'legacy' -Force"
 
 
 def test_saved_vm_gets_its_state_removed_not_stopped() -> None:
