@@ -116,7 +116,9 @@ def _position(raw: Any) -> int | None:
 def _signature(name: str, raw: dict[str, Any]) -> Signature:
     params: dict[str, Parameter] = {}
     for pname, detail in raw["parameters"].items():
-        pipeline = str(detail.get("accept_pipeline_input", ""))
+        raw_pipeline = detail.get("accept_pipeline_input", "")
+        # the decompiled entries (Wait-VM) say just true: ValueFromPipeline, i.e. by value
+        pipeline = "True (ByValue)" if raw_pipeline is True else str(raw_pipeline)
         params[pname.lower()] = Parameter(
             name=pname,
             type=detail.get("type", "Object"),

@@ -41,6 +41,23 @@ _INT_BY_DECLARED = {
     "long": PSInt64, "ulong": PSUInt64, "int": PSInt, "uint": PSUInt, "short": PSInt16,
     "ushort": PSUInt16, "byte": PSByte,
 }
+# Declared property types of objects outside cmdlets.json's output_types (their .NET / CIM
+# declarations), so integers travel with Windows' widths: CIM uint32/uint64 as U32/U64.
+EXTRA_DECLARED: dict[str, dict[str, str]] = {
+    "VirtualHardDisk": {"FileSize": "ulong", "Size": "ulong", "MinimumSize": "ulong?", "LogicalSectorSize": "uint",
+                        "PhysicalSectorSize": "uint", "BlockSize": "uint", "FragmentationPercentage": "uint?",
+                        "Alignment": "uint", "DiskNumber": "uint?", "Number": "uint?"},
+    "Win32_ComputerSystem": {"NumberOfProcessors": "uint", "NumberOfLogicalProcessors": "uint",
+                             "TotalPhysicalMemory": "ulong"},
+    "Win32_Processor": {"Architecture": "ushort", "NumberOfCores": "uint", "NumberOfLogicalProcessors": "uint",
+                        "MaxClockSpeed": "uint"},
+    "Win32_OperatingSystem": {"ProductType": "uint", "OperatingSystemSKU": "uint", "TotalVisibleMemorySize": "ulong",
+                              "FreePhysicalMemory": "ulong"},
+    "Win32_DeviceGuard": {"AvailableSecurityProperties": "uint[]", "CodeIntegrityPolicyEnforcementStatus": "uint",
+                          "RequiredSecurityProperties": "uint[]", "SecurityServicesConfigured": "uint[]",
+                          "SecurityServicesRunning": "uint[]", "UsermodeCodeIntegrityPolicyEnforcementStatus": "uint",
+                          "VirtualizationBasedSecurityStatus": "uint"},
+}
 _UNDERLYING = {"System.Int32": PSInt, "System.UInt32": PSUInt, "System.Int64": PSInt64, "System.UInt16": PSUInt16,
                "System.Byte": PSByte, "System.Int16": PSInt16, "System.UInt64": PSUInt64}
 
@@ -68,9 +85,13 @@ class Serializer:
 
     def _declared(self, obj: PSOut) -> dict[str, str]:
         for type_name in obj.type_names:
-            shape = self._ref.output_types.get(type_name.removeprefix("Deserialized.").rsplit(".", 1)[-1])
+            short = type_name.removeprefix("Deserialized.").rsplit(".", 1)[-1]
+            shape = self._ref.output_types.get(short)
             if shape is not None:
                 return shape["properties"]
+            extra = EXTRA_DECLARED.get(short.rsplit("/", 1)[-1].rsplit("#", 1)[-1])
+            if extra is not None:
+                return extra
         return {}
 
     def value(self, value: Any, depth: int, declared: str | None = None) -> Any:
