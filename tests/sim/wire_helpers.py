@@ -160,10 +160,10 @@ class WireHost:
 
 
 def prop(obj: GenericComplexObject, name: str) -> Any:
-    """A property as pypsrp deserialized it (adapted first, then extended members)."""
-    if name in obj.adapted_properties:
-        return obj.adapted_properties[name]
-    return obj.extended_properties[name]
+    """A property as pypsrp deserialized it; extended members (notes) first, as PowerShell resolves them."""
+    if name in obj.extended_properties:
+        return obj.extended_properties[name]
+    return obj.adapted_properties[name]
 
 
 def wire_tag(obj: GenericComplexObject, name: str) -> tuple[str, str | None]:

@@ -63,11 +63,14 @@ _UNDERLYING = {"System.Int32": PSInt, "System.UInt32": PSUInt, "System.Int64": P
 
 
 @functools.cache  # one class per enum member: classes are immutable and registered by psrpcore
-def _enum_class(type_name: str, name: str, value: int, underlying: str) -> type[PSEnumBase]:
+def _enum_class(type_name: str, name: str, value: int, underlying: str, prefix: str = "") -> type[PSEnumBase]:
     namespace = PSEnumMeta.__prepare__(type_name, (PSEnumBase,))
     namespace[name] = value
     cls = PSEnumMeta(type_name.rsplit(".", 1)[-1], (PSEnumBase,), namespace,
                      base_type=_UNDERLYING.get(underlying, PSInt))
+    if prefix:  # every name of the chain renamed, as a deserializer does
+        names = [prefix + n for n in (type_name, "System.Enum", "System.ValueType", "System.Object")]
+        return PSType(names, skip_inheritance=True, rehydrate=False)(cls)
     return PSType([type_name], rehydrate=False)(cls)
 
 
@@ -94,11 +97,13 @@ class Serializer:
                 return extra
         return {}
 
-    def value(self, value: Any, depth: int, declared: str | None = None) -> Any:
+    def value(self, value: Any, depth: int, declared: str | None = None, prefix: str = "") -> Any:
+        """``prefix`` "Deserialized." for values inside an object that crossed an Invoke-Command hop:
+        the hop's deserializer renamed every type of a non-primitive value (enums included)."""
         if value is None or isinstance(value, (bool, PSObject)):
             return value
         if isinstance(value, EnumValue):
-            return _enum_class(value.type_name, value.name, value.value, value.underlying)(value.value)
+            return _enum_class(value.type_name, value.name, value.value, value.underlying, prefix)(value.value)
         if isinstance(value, Version):
             return PSVersion(major=value.major, minor=value.minor,
                              build=value.build if value.build >= 0 else None,
@@ -120,9 +125,9 @@ class Serializer:
             return PSGuid(str(value))
         if isinstance(value, (list, tuple)):
             element = (declared or "").removesuffix("[]").removeprefix("List<").removesuffix(">")
-            return [self.value(v, depth, element) for v in value]
+            return [self.value(v, depth, element, prefix) for v in value]
         if isinstance(value, dict):
-            return {str(k): self.value(v, depth) for k, v in value.items()}
+            return {str(k): self.value(v, depth, prefix=prefix) for k, v in value.items()}
         if isinstance(value, PSOut):
             return self.object(value, depth) if depth > 0 else PSString(self._text(value))
         return PSString(str(value))
@@ -139,10 +144,12 @@ class Serializer:
         result.PSObject.to_string = self._text(obj)
         adapted = result.PSObject.adapted_properties
         for name, value in obj.properties.items():
-            adapted.append(PSNoteProperty(name, self.value(value, depth - 1, declared.get(name))))
+            if remoting and name == "PSComputerName":
+                continue  # a CimInstance's own (local, empty) PSComputerName: the remoting note replaces it
+            adapted.append(PSNoteProperty(name, self.value(value, depth - 1, declared.get(name), prefix)))
         notes = result.PSObject.extended_properties
         for alias, target in obj.alias_properties.items():
-            notes.append(PSNoteProperty(alias, self.value(obj.get(target), depth - 1, declared.get(target))))
+            notes.append(PSNoteProperty(alias, self.value(obj.get(target), depth - 1, declared.get(target), prefix)))
         if remoting:
             notes.append(PSNoteProperty("PSComputerName", PSString(remoting.computer_name)))
             notes.append(PSNoteProperty("RunspaceId", PSGuid(str(remoting.runspace_id))))
