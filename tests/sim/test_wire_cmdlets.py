@@ -196,7 +196,8 @@ def test_new_vhd_differencing_then_test_path_and_remove_item(host: WireHost) -> 
     (vhd,) = host.ok(cmd("New-VHD", Path=child, ParentPath="C:\\Images\\ws2025.vhdx", Differencing=True))
     assert vhd.types[0] == "Microsoft.Vhd.PowerShell.VirtualHardDisk"
     assert prop(vhd, "ParentPath") == "C:\\Images\\ws2025.vhdx"
-    assert enum_of(vhd, "VhdType")[1] == "Differencing"
+    assert enum_of(vhd, "VhdType") == ("Microsoft.Vhd.PowerShell.VhdType", "Differencing", 4)
+    assert enum_of(vhd, "VhdFormat") == ("Microsoft.Vhd.PowerShell.VhdFormat", "VHDX", 3)
     assert wire_tag(vhd, "Size")[0] == "U64"
     assert host.ok(cmd("Test-Path", Path=child)) == [True]
     assert host.ok(cmd("Test-Path", Path="C:\\Images\\ws2025.vhdx", PathType="Leaf")) == [True]

@@ -40,6 +40,13 @@ _MODULE_NAMESPACES = {
 _CLASS_OVERRIDES = {
     "Install-WindowsFeature": "Microsoft.Windows.ServerManager.Commands.AddWindowsFeatureCommand",
     "Uninstall-WindowsFeature": "Microsoft.Windows.ServerManager.Commands.RemoveWindowsFeatureCommand",
+    # the Hyper-V module's VHD cmdlets live in their own namespace, with these exact class names
+    **{f"{verb}-{noun}": f"Microsoft.Vhd.PowerShell.Cmdlets.{verb}{cls}" for verb, noun, cls in [
+        ("New", "VHD", "Vhd"), ("Get", "VHD", "VHD"), ("Set", "VHD", "Vhd"), ("Convert", "VHD", "Vhd"),
+        ("Dismount", "VHD", "VHD"), ("Merge", "VHD", "Vhd"), ("Mount", "VHD", "Vhd"), ("Optimize", "VHD", "Vhd"),
+        ("Resize", "VHD", "Vhd"), ("Test", "VHD", "Vhd"), ("Get", "VHDSet", "VHDSet"),
+        ("Optimize", "VHDSet", "VHDSet"), ("Get", "VHDSnapshot", "VHDSnapshot"),
+        ("Remove", "VHDSnapshot", "VHDSnapshot")]},
 }
 
 

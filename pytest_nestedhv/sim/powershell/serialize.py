@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+import re
 import uuid
 from typing import Any
 
@@ -72,6 +73,14 @@ def _enum_class(type_name: str, name: str, value: int, underlying: str, prefix: 
         names = [prefix + n for n in (type_name, "System.Enum", "System.ValueType", "System.Object")]
         return PSType(names, skip_inheritance=True, rehydrate=False)(cls)
     return PSType([type_name], rehydrate=False)(cls)
+
+
+def clixml_text(text: str) -> str:
+    """A ToString text escaped as CLIXML escapes strings (control characters as _xHHHH_, "_x" itself
+    as _x005F_x). psrpcore escapes <S> values but writes <ToString> raw, and the XML parser on the
+    client then folds a raw CR LF into LF: Windows' messages keep their CR LF."""
+    text = re.sub(r"(?i)_(x)", r"_x005F_\1", text)
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +150,7 @@ class Serializer:
         result = PSObject()
         prefix = "Deserialized." if remoting else ""
         result.PSObject.type_names = [n if n.startswith(prefix) else prefix + n for n in obj.type_names]
-        result.PSObject.to_string = self._text(obj)
+        result.PSObject.to_string = clixml_text(self._text(obj))
         adapted = result.PSObject.adapted_properties
         for name, value in obj.properties.items():
             if remoting and name == "PSComputerName":

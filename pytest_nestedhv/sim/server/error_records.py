@@ -7,6 +7,7 @@ from typing import Any
 from psrpcore.types import ErrorCategory, ErrorCategoryInfo, ErrorRecord, NETException, PSObject
 
 from ..powershell.errors import PSError
+from ..powershell.serialize import clixml_text
 
 # .NET base chains of the exception types cmdlets use; anything else derives from System.Exception.
 _BASES: dict[str, list[str]] = {
@@ -63,7 +64,7 @@ def to_error_record(error: PSError, command: str | None) -> ErrorRecord:
     exception = NETException(Message=error.message, HResult=-2146233087)
     exception.PSObject.type_names = _type_chain(error.exception_type)
     target = _target(error.target)
-    return ErrorRecord(
+    record = ErrorRecord(
         Exception=exception,
         CategoryInfo=ErrorCategoryInfo(
             Category=_category(error.category),
@@ -75,6 +76,8 @@ def to_error_record(error: PSError, command: str | None) -> ErrorRecord:
         TargetObject=target,
         FullyQualifiedErrorId=error.fqid,
     )
+    record.PSObject.to_string = clixml_text(error.message)  # psrpcore writes ToString unescaped
+    return record
 
 
 def _target_type(value: Any) -> str:
