@@ -130,7 +130,7 @@ def test_vm_without_os_boots_to_firmware(sh: Shell) -> None:
     sh.ok("Start-VM", Name=["blank"])
     vm = sh.ok("Get-VM", Name=["blank"])[0]
     assert vm.get("State").name == "Running" and vm.get("Heartbeat").name == "NoContact"
-    assert sh.run("Wait-VM", Name=["blank"], For="Heartbeat", Timeout=30).errors[0].fqid.startswith("OperationTimeout")
+    assert sh.run("Wait-VM", Name=["blank"], For="Heartbeat", Timeout=30).errors[0].fqid.startswith("OperationFailed,")
 
 
 def test_registry_cim_and_services_show_the_host_facts() -> None:

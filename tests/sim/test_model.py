@@ -211,7 +211,7 @@ def test_nested_boot_hang_times_out_with_the_real_text() -> None:
     result = guest.run("Wait-VM", Name=["l2"], For="Heartbeat", Timeout=120)
     assert [e.message for e in result.errors] == [
         "This command stopped operation because the specified condition is not satisfied in the specified time-out."]
-    assert result.errors[0].fqid == "OperationTimeout,Microsoft.HyperV.PowerShell.Commands.WaitVM"
+    assert result.errors[0].fqid == "OperationFailed,Microsoft.HyperV.PowerShell.Commands.WaitVM"
 
 
 def test_guest_install_failure() -> None:

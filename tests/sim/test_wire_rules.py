@@ -269,7 +269,8 @@ def test_wait_vm_timeout(default: WireHost) -> None:
     default.ok(cmd("Start-VM", Name="no-os"))
     result = default.run(cmd("Wait-VM", Name="no-os", For="Heartbeat", Timeout=5))
     assert not result.had_errors
-    message, fqid, _ = error_facts(result.only_error())
+    message, fqid, category = error_facts(result.only_error())
     assert message == ("This command stopped operation because the specified condition is not satisfied in the "
                        "specified time-out.")
-    assert fqid.endswith(f",{HVC}WaitVM")
+    assert fqid == f"OperationFailed,{HVC}WaitVM"  # ExceptionHelper.CreateOperationFailedException
+    assert category == CATEGORY["InvalidOperation"]

@@ -244,8 +244,9 @@ def wait_vm(call: Call) -> Iterator[Any]:
         # (the plugin waits in slices and reads the state between them).
         ok = world.wait_until(done, timeout=timeout, cancel=call.ctx.cancel)
         if not ok:
-            call.write_error(PSError(WAIT_TIMEOUT_TEXT, category="OperationTimeout",
-                                     fqid=f"OperationTimeout,{HV_COMMANDS}WaitVM", target=vm.name,
+            # the module throws CreateOperationFailedException: id OperationFailed, category InvalidOperation
+            call.write_error(PSError(WAIT_TIMEOUT_TEXT, category="InvalidOperation",
+                                     fqid=f"OperationFailed,{HV_COMMANDS}WaitVM", target=vm.name,
                                      exception_type=VIRT_EXC))
             continue
         if call.params.get("Passthru"):
