@@ -5,7 +5,6 @@ One healthy Server 2025 host (scenario ``default``) per module; every test makes
 """
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator
 
@@ -22,11 +21,6 @@ CIM = "Microsoft.Management.Infrastructure.CimInstance"
 def host() -> Iterator[WireHost]:
     with WireHost.start("default") as started:
         yield started
-
-
-def parse_dt(text: str | None) -> dt.datetime:
-    assert text is not None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --- VMs ------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pypsrp.powershell import PSInvocationState
 
-from wire_helpers import CATEGORY, WireHost, cmd, error_facts, prop
+from wire_helpers import CATEGORY, Cmd, WireHost, cmd, error_facts, prop
 
 HVC = "Microsoft.HyperV.PowerShell.Commands."
 
@@ -20,8 +20,8 @@ def host() -> Iterator[WireHost]:
         yield started
 
 
-def assert_binding_failure(host: WireHost, command: object, message: str, fqid: str) -> None:
-    result = host.run(command)  # type: ignore[arg-type]
+def assert_binding_failure(host: WireHost, command: Cmd, message: str, fqid: str) -> None:
+    result = host.run(command)
     assert result.failed and result.state == PSInvocationState.FAILED
     assert result.output == []
     error = result.only_error()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_nestedhv.sim.scenario import load_scenario
+from pytest_nestedhv.sim.scenario import Scenario, load_scenario
 from wire_helpers import CATEGORY, GB, WireHost, cmd, enum_of, error_facts, i64, prop
 
 HVC = "Microsoft.HyperV.PowerShell.Commands."
@@ -17,7 +17,7 @@ INVALID_STATE = "The operation cannot be performed while the virtual machine is 
 AMD_REFUSAL = "The virtual machine could not be started because this platform does not support nested virtualization."
 
 
-def host_with(name: str, **host_fields: object) -> object:
+def host_with(name: str, **host_fields: object) -> Scenario:
     """A shipped scenario with some [host] fields changed."""
     scenario = load_scenario(name)
     return dataclasses.replace(scenario, host=dataclasses.replace(scenario.host, **host_fields))
@@ -274,3 +274,12 @@ def test_wait_vm_timeout(default: WireHost) -> None:
                        "specified time-out.")
     assert fqid == f"OperationFailed,{HVC}WaitVM"  # ExceptionHelper.CreateOperationFailedException
     assert category == CATEGORY["InvalidOperation"]
+
+
+def test_client_sku_has_no_server_manager_cmdlets() -> None:
+    # nested-facts §4.7: Install-WindowsFeature is the server path, DISM the client one
+    with WireHost.start("amd-win10") as host:
+        result = host.run(cmd("Get-WindowsFeature", Name="Hyper-V"))
+        assert result.failed and result.only_error().fq_error == "CommandNotFoundException"
+        (feature,) = host.ok(cmd("Get-WindowsOptionalFeature", Online=True, FeatureName="Microsoft-Hyper-V"))
+        assert enum_of(feature, "State") == ("Microsoft.Dism.Commands.FeatureState", "Enabled", 2)
