@@ -80,6 +80,7 @@ class Settings:
     guest_user: str | None = None
     guest_password: Secret | None = dataclasses.field(default=None, repr=False)
     inner_image: str | None = None
+    switch: str | None = None  # the host's virtual switch for the L1; None: picked from Get-VMSwitch
     vm: str | None = None
     remediate: bool = False
     keep: Keep = "never"
@@ -265,6 +266,7 @@ def resolve_settings(
     guest_password_text = env.get(ENV_GUEST_PASSWORD) or None
     base_image = _first(cli.get("nested_base_image"), ini.get("nested_base_image"))
     inner_image = _first(cli.get("nested_inner_image"), ini.get("nested_inner_image"))
+    switch = _first(cli.get("nested_switch"), ini.get("nested_switch"))
 
     real = [t for t in targets if not t.is_sim]
     if real:
@@ -309,6 +311,7 @@ def resolve_settings(
         guest_user=str(guest_user) if guest_user else None,
         guest_password=Secret(guest_password_text) if guest_password_text else None,
         inner_image=str(inner_image) if inner_image else None,
+        switch=str(switch) if switch else None,
         vm=str(vm).strip() if vm else None,
         remediate=remediate,
         keep=keep,  # type: ignore[arg-type]  # checked against KEEP_CHOICES above
@@ -319,12 +322,12 @@ def resolve_settings(
 
 CLI_OPTIONS = (
     "nested_host", "nested_user", "nested_auth", "nested_cert_validation", "nested_allow_unencrypted",
-    "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_vm", "nested_remediate",
-    "nested_keep", "nested_report_dir",
+    "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_switch", "nested_vm",
+    "nested_remediate", "nested_keep", "nested_report_dir",
 )
 INI_KEYS = (
     "nested_hosts", "nested_auth", "nested_cert_validation", "nested_base_image", "nested_inner_image",
-    "nested_keep", "nested_report_dir",
+    "nested_switch", "nested_keep", "nested_report_dir",
 )
 
 

@@ -63,7 +63,8 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         yield observer
         return
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
-                                 guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image))
+                                 guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
+                                 switch=settings.switch))
     request.config.stash.setdefault(LAB_KEY, {})[label] = lab
     observer = Observer(session, lab)
     try:

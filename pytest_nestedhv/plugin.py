@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 EXIT_CONNECTION_FAILED = pytest.ExitCode.INTERRUPTED  # the session stopped before any test ran
 WORKER_RUN_ID = "nestedhv_run_id"
-WORKER_LOADGROUP = "nestedhv_loadgroup"
 
 
 @dataclasses.dataclass
@@ -64,6 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="guest administrator (env NESTED_GUEST_USER); password only from NESTED_GUEST_PASSWORD")
     group.addoption("--nested-inner-image", default=None, metavar="PATH",
                     help="optional VHDX for the L2 OS; without it the L2 boots to firmware")
+    group.addoption("--nested-switch", default=None, metavar="NAME",
+                    help="the host's virtual switch for the L1 (default: its External switch, else 'Default Switch')")
     group.addoption("--nested-vm", default=None, metavar="NAME",
                     help="validate this existing VM instead of provisioning one (read-only)")
     group.addoption("--nested-remediate", action="store_true", default=False,
@@ -78,6 +79,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nested_cert_validation", "true, false, or a CA bundle path", type="string", default="")
     parser.addini("nested_base_image", "VHDX on the host for the L1 guest OS", type="string", default="")
     parser.addini("nested_inner_image", "VHDX for the L2 OS", type="string", default="")
+    parser.addini("nested_switch", "the host's virtual switch for the L1", type="string", default="")
     parser.addini("nested_keep", "never, failed or always", type="string", default="")
     parser.addini("nested_report_dir", "where reports go (default reports)", type="string", default="")
 
@@ -113,16 +115,17 @@ def pytest_configure(config: pytest.Config) -> None:
     from .reporting.plugin import register as register_reports
     register_reports(config, mask, settings.report_dir, run_id=settings.run_id,
                      labels=tuple(t.label for t in settings.targets))
-    if _xdist_controller(config) and config.getoption("dist", "no") == "load":
-        # why: each host's lab must be built once, on one worker; loadgroup keeps a host's tests together
-        config.option.dist = "loadgroup"
-    if worker_input and worker_input.get(WORKER_LOADGROUP):
-        # workers re-parse the original command line (no --dist there): group as the controller does
-        config.option.loadgroup = True
 
 
-def _xdist_controller(config: pytest.Config) -> bool:
-    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Each host's tests on one worker (its lab is built once), whatever load mode was asked for."""
+    state = get_state(config)
+    if state is None or config.getvalue("dist") not in ("load", "loadgroup", "loadscope", "worksteal"):
+        return None
+    from .xdist_hosts import HostScheduling
+
+    return HostScheduling(config, log, [t.label for t in state.settings.targets])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -131,7 +134,6 @@ def pytest_configure_node(node: Any) -> None:
     state = get_state(node.config)
     if state is not None:
         node.workerinput[WORKER_RUN_ID] = state.settings.run_id
-        node.workerinput[WORKER_LOADGROUP] = node.config.getoption("dist", "no") == "loadgroup"
 
 
 def _shutdown(state: NestedState) -> None:
@@ -195,6 +197,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.hosts.close()  # the check is done; each worker opens its own session
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = get_state(config)
     if state is None:
@@ -226,17 +232,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     targets = [t for t in state.settings.targets if _wanted(labels, t.label, t.is_sim)]
     metafunc.parametrize("nested_host", [t.label for t in targets], ids=[t.label for t in targets],
                          indirect=True, scope="session")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker turns the xdist_group mark into a node id suffix
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if get_state(config) is None:
-        return
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        label = callspec.params.get("nested_host") if callspec is not None else None
-        if label is not None:
-            item.add_marker(pytest.mark.xdist_group(name=f"nestedhv-{label}"))
 
 
 @pytest.fixture(scope="session")

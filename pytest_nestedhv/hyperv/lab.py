@@ -65,6 +65,7 @@ class LabConfig:
     base_image: str | None
     guest_cred: Any  # remote.secrets.GuestCredential
     inner_image: str | None = None
+    switch: str | None = None  # the host switch for the L1 (--nested-switch); None: picked in preflight
     memory_bytes: int = 4 * GIB
     l2_memory_bytes: int = 512 * 1024**2
     negative_memory_bytes: int = 2 * GIB
@@ -102,6 +103,7 @@ class Lab:
         self.created_disks: list[str] = []
         self.changes: list[str] = []  # every change made on the host, for the summary
         self._vhd_dir: str | None = None
+        self.switch: str | None = config.switch
 
     # ------------------------------------------------------------ the state machine
 
@@ -186,6 +188,28 @@ class Lab:
         exists = self._host(Cmd.of("Test-Path", Path=image))
         if not exists or not _truthy(exists[0]):
             raise LabConfigError(f"base image not found on the host: {image} (--nested-base-image)")
+        self.switch = self._pick_switch()
+
+    def _pick_switch(self) -> str | None:
+        """The host switch the L1 joins: --nested-switch, else an External one, else an Internal one
+        ('Default Switch' first: it has NAT).
+        Without any, the L1 has no network (only nested.network can then fail, saying why)."""
+        # without the Hyper-V role there is no Get-VMSwitch: the host checks say why, the L1 step fails
+        listed = self._host(Cmd.of("Get-VMSwitch"), check=False)
+        switches = {str(prop(s, "Name", "")): str(prop(s, "SwitchType", "")) for s in listed}
+        wanted = self.config.switch
+        if wanted is not None and switches:
+            if wanted not in switches:
+                listed = ", ".join(sorted(switches)) or "none"
+                raise LabConfigError(f"--nested-switch {wanted}: no such virtual switch on the host (it has: {listed})")
+            return wanted
+        def first(kind: str) -> str | None:
+            return min((name for name, k in switches.items() if k == kind), default=None)
+
+        internal = "Default Switch" if "Default Switch" in switches else first("Internal")
+        choice = first("External") or internal
+        log.info("the L1 joins the host switch %s", choice or "(none: the host has no External or Internal switch)")
+        return choice
 
     def _step_host_checked(self) -> dict[str, Any]:
         self.preflight()
@@ -207,7 +231,10 @@ class Lab:
     def _create_vm(self, name: str, disk: str, memory: int, expose: bool) -> None:
         self._change(Cmd.of("New-VHD", Path=disk, ParentPath=str(self.config.base_image), Differencing=SWITCH))
         self.created_disks.append(disk)
-        self._change(Cmd.of("New-VM", Name=name, Generation=2, VHDPath=disk, MemoryStartupBytes=memory))
+        params: dict[str, Any] = {"Name": name, "Generation": 2, "VHDPath": disk, "MemoryStartupBytes": memory}
+        if self.switch:
+            params["SwitchName"] = self.switch
+        self._change(Cmd.of("New-VM", **params))
         self.created_vms.append(name)
         # Tag first, so that even a half-configured VM is found by cleanup and later sweeps.
         self._change(Cmd.of("Set-VM", Name=name, Notes=self.names.tag))
@@ -384,9 +411,23 @@ class Lab:
         l1, l2 = self.names.l1, self.names.l2
         run = guest_runner(self.session, l1, self.config.guest_cred)
         spec = WaitSpec("L2 IP address", self.config.boot_timeout_s, self.config.slice_s)
-        wait_vm(run, l2, "IPAddress", spec, log, on_slice=require_not_off(run, l2, "L2 IP address"))
+        try:
+            wait_vm(run, l2, "IPAddress", spec, log, on_slice=require_not_off(run, l2, "L2 IP address"))
+        except WaitFailed as err:
+            uplink = self._l1_uplink()
+            raise StepError(f"{err}; {_uplink_text(uplink)}", **uplink) from err
         adapters = run(Cmd.of("Get-VMNetworkAdapter", VMName=l2), 60.0)
-        return {"ip_addresses": [str(a) for ad in adapters for a in (prop(ad, "IPAddresses") or [])]}
+        return {"ip_addresses": [str(a) for ad in adapters for a in (prop(ad, "IPAddresses") or [])],
+                **self._l1_uplink()}
+
+    def _l1_uplink(self) -> dict[str, Any]:
+        """The L1's own adapter on the host: the L2's traffic leaves through it."""
+        adapters = self._host(Cmd.of("Get-VMNetworkAdapter", VMName=self.names.l1))
+        first = adapters[0] if adapters else None
+        return {"l1_switch": str(prop(first, "SwitchName", "") or "") if first else "",
+                "l1_mac_spoofing": str(prop(first, "MacAddressSpoofing", "")) if first else "",
+                "l1_ip_addresses": [str(a) for a in (prop(first, "IPAddresses") or [])] if first else []}
+
 
     # ------------------------------------------------------------ negative branch
 
@@ -480,3 +521,10 @@ class Lab:
 def _truthy(value: Any) -> bool:
     inner = getattr(value, "value", value)
     return inner is True or str(inner).lower() == "true"
+
+
+def _uplink_text(up: dict[str, Any]) -> str:
+    switch = f"switch '{up['l1_switch']}'" if up["l1_switch"] else "no switch (--nested-switch)"
+    addresses = ", ".join(up["l1_ip_addresses"]) or "none"
+    return (f"the L1's adapter is on {switch}, MacAddressSpoofing {up['l1_mac_spoofing'] or '?'}, "
+            f"L1 addresses: {addresses}")

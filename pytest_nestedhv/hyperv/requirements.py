@@ -480,7 +480,8 @@ def judge_nested_network(obs: Observations) -> Finding:
         return _skip(rid, "needs --nested-inner-image (an L2 without an OS has no network stack)")
     return _step_judge(rid, STEP_L2_NETWORK, "the L2 gets an IP address (Wait-VM -For IPAddress)",
                        "the L2 reported an IP address",
-                       "Set-VMNetworkAdapter -VMName <L1> -MacAddressSpoofing On, or New-NetNat inside the L1")(obs)
+                       "connect the L1 to a switch with DHCP (an External switch: --nested-switch NAME) and keep "
+                       "MacAddressSpoofing On on its adapter, or give the L2 NAT inside the L1 (New-NetNat)")(obs)
 
 
 def judge_negative(obs: Observations) -> Finding:

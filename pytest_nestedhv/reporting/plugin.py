@@ -90,8 +90,9 @@ def ensure_outputs(config: pytest.Config, root: Path, caller: object | None = No
 
 def use_xunit1(config: pytest.Config) -> None:
     """Per-test properties are an xunit1 feature: pytest warns about record_property under its
-    default xunit2. Unless the user chose a family, the junit.xml we asked for uses xunit1."""
-    if config.inicfg.get("junit_family") is not None:
+    default xunit2. Unless the user chose another family, the junit.xml we asked for uses xunit1
+    (an explicit xunit2 cannot be told from the default, and it would drop the properties)."""
+    if config.getini("junit_family") != "xunit2":
         return
     from _pytest.junitxml import xml_key  # why: the LogXML object is only reachable through its stash key
 

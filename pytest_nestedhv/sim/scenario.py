@@ -44,6 +44,9 @@ class HostSpec:
     edition: str = "ServerDatacenter"  # EditionID
     installation_type: str = dataclasses.field(default="Server", metadata=_choice("Server", "Client"))
     product_name: str = ""  # empty: derived from build and installation_type
+    # the host's virtual switch: "default" (External on Server, the NAT "Default Switch" on Client),
+    # "internal" (an Internal switch without NAT: its VMs get no address), "none"
+    vswitch: str = dataclasses.field(default="default", metadata=_choice("default", "internal", "none"))
 
 
 @dataclasses.dataclass(frozen=True)

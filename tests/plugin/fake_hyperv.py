@@ -111,6 +111,8 @@ class FakeSession:
             return [RemoteObject.primitive(p["path"] in self.files)]
         if cmd.name == "Get-VMHost":
             return [_obj("VMHost", VirtualHardDiskPath="C:\\VHDs", LogicalProcessorCount=8)]
+        if cmd.name == "Get-VMSwitch":
+            return [_obj("VMSwitch", Name="Lab", SwitchType="Internal"), _obj("VMSwitch", Name="Uplink", SwitchType="External")]
         if cmd.name == "New-VHD":
             if p["parentpath"] not in self.files:
                 raise RemoteError(f"The system cannot find the file {p['parentpath']}")

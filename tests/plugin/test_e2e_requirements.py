@@ -72,3 +72,12 @@ def test_nested_boot_hang_with_an_inner_os(pytester: pytest.Pytester) -> None:
     assert_only(run, {"nested.boot"}, {"nested.network"})
     assert "L2 heartbeat" in run.cases["nested.boot"].message
     assert "l2-booted" in run.cases["nested.network"].message
+
+
+def test_host_without_a_routed_switch_fails_only_nested_network(pytester: pytest.Pytester) -> None:
+    run = run_suite(pytester, "--nested-host=sim:no-external-switch")
+    assert_only(run, {"nested.network"})
+    message = run.cases["nested.network"].message
+    # the failure names the path the L2's traffic takes: the L1's switch, its spoofing, its addresses
+    assert "the L1's adapter is on switch 'Lab'" in message and "L1 addresses: none" in message
+    assert "--nested-switch" in message

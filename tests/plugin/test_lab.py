@@ -149,3 +149,16 @@ def test_negative_branch_records_documented_refusal_and_removes_probe_vm() -> No
     assert "nestedhv-abc123-neg" not in s.vms
     assert req.evaluate("negative.no-extensions", lab.observations()).status == "pass"
     assert "l1-created" not in lab.outcomes  # the side branch does not build the main L1
+
+
+
+def test_the_l1_joins_the_external_switch_unless_one_is_named() -> None:
+    s = FakeSession()
+    assert make_lab(s).reach("l1-created").ok
+    new_vm = next(cmd for where, name, cmd in s.calls if name == "New-VM")
+    assert new_vm.param("SwitchName") == "Uplink"  # External before Internal
+    s = FakeSession()
+    assert make_lab(s, switch="Lab").reach("l1-created").ok
+    assert next(cmd for where, name, cmd in s.calls if name == "New-VM").param("SwitchName") == "Lab"
+    with pytest.raises(LabConfigError, match="--nested-switch Nope: no such virtual switch on the host"):
+        make_lab(FakeSession(), switch="Nope").preflight()

@@ -119,3 +119,13 @@ def test_xdist_groups_each_host_on_one_worker(pytester: pytest.Pytester) -> None
     assert sorted(by_host) == ["sim", "sim-flaky-network"]
     assert all(len(places) == 1 for places in by_host.values()), by_host  # one worker, one session per host
     assert len({row[2] for row in rows}) == 1  # one run id across workers
+
+
+def test_host_of_reads_the_host_label_from_a_parameter_id() -> None:
+    from pytest_nestedhv.xdist_hosts import host_of
+
+    labels = ["sim", "sim-flaky-network", "hostA"]
+    assert host_of("suites/test_host.py::test_build[sim]", labels) == "sim"
+    assert host_of("suites/test_host.py::test_build[sim-flaky-network]", labels) == "sim-flaky-network"
+    assert host_of("t.py::test_x[hostA-3]", labels) == "hostA"
+    assert host_of("t.py::test_plain", labels) is None

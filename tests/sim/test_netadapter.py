@@ -25,3 +25,29 @@ def test_guest_sees_its_vm_adapter_and_unknown_names_are_errors() -> None:
     assert not result.output
     assert result.errors[0].message.startswith("No MSFT_NetAdapter objects found with property 'Name' equal to "
                                                "'Wi-Fi'.")
+
+
+def _l2_addresses(spoofing: str, vswitch: str = "default") -> list[str]:
+    """Boot an L1 with Hyper-V on the host's switch, an L2 inside on an External switch; the L2's addresses."""
+    from test_model import boot_l1_with_hyperv
+
+    sh = Shell(world(vswitch=vswitch))
+    switch = sh.ok("Get-VMSwitch")[0].get("Name")
+    guest = boot_l1_with_hyperv(sh)
+    sh.ok("Connect-VMNetworkAdapter", VMName=["l1"], SwitchName=switch)
+    sh.ok("Set-VMNetworkAdapter", VMName=["l1"], MacAddressSpoofing=spoofing)
+    guest.ok("New-VMSwitch", Name="ext", NetAdapterName=["Ethernet"])
+    make_l1(guest, "l2", expose=False)
+    guest.ok("Connect-VMNetworkAdapter", VMName=["l2"], SwitchName="ext")
+    guest.ok("Start-VM", Name=["l2"])
+    guest.ok("Wait-VM", Name=["l2"], **HB)
+    return list(guest.ok("Get-VMNetworkAdapter", VMName=["l2"])[0].get("IPAddresses"))
+
+
+def test_l2_gets_an_address_only_through_mac_spoofing_on_the_l1_adapter() -> None:
+    assert _l2_addresses("On")
+    assert _l2_addresses("Off") == []  # nested-facts §1: MAC spoofing (or NAT in the L1) for L2 networking
+
+
+def test_no_address_behind_an_internal_switch_without_nat() -> None:
+    assert _l2_addresses("On", vswitch="internal") == []

@@ -29,16 +29,17 @@ def _device_common(node: Node, vm: VM) -> dict[str, object]:
             "VMSnapshotId": uuid.UUID(int=0), "VMSnapshotName": ""}
 
 
-def ip_addresses(node: Node, vm: VM, adapter: NetAdapter) -> list[str]:
-    """A booted guest on a connected adapter has an address; everything else has none."""
-    if vm.state != "Running" or vm.guest is None or not vm.guest.booted or not adapter.switch_name:
+def ip_addresses(node: Node, vm: VM, adapter: NetAdapter, routed: bool) -> list[str]:
+    """A booted guest on an adapter with a route out (``rules.has_route``) has an address."""
+    if vm.state != "Running" or vm.guest is None or not vm.guest.booted or not routed:
         return []
     host_octet = 10 + vm.id.int % 200
     subnet = 16 + node.depth
     return [f"172.{subnet}.0.{host_octet}", f"fe80::215:5dff:fe{vm.id.hex[:2]}:{vm.id.hex[2:6]}"]
 
 
-def adapter_out(node: Node, vm: VM, adapter: NetAdapter) -> HvOut:
+def adapter_out(node: Node, vm: VM, adapter: NetAdapter, routed: bool = False) -> HvOut:
+    """``routed``: the adapter reaches a network with DHCP (nested in a VM object, depth 1 hides it)."""
     switch = next((s for s in node.switches if adapter.switch_name and s.name.lower() == adapter.switch_name.lower()),
                   None)
     running = vm.state == "Running"
@@ -54,7 +55,7 @@ def adapter_out(node: Node, vm: VM, adapter: NetAdapter) -> HvOut:
         "IeeePriorityTag": on_off(False), "AllowTeaming": on_off(False), "FixSpeed10G": on_off(False),
         "DeviceNaming": on_off(False), "VMQWeight": 100, "MacAddress": adapter.mac_address,
         "DynamicMacAddressEnabled": adapter.dynamic_mac, "IsSynthetic": True, "IsLegacy": False,
-        "IPAddresses": ip_addresses(node, vm, adapter), "Connected": switch is not None,
+        "IPAddresses": ip_addresses(node, vm, adapter, routed), "Connected": switch is not None,
         "DynamicIPAddressLimit": 0, "StormLimit": 0, "VrssEnabled": True, "VrssEnabledRequested": True,
         "VmmqEnabled": False, "VrssMaxQueuePairs": 16, "VrssMaxQueuePairsRequested": 16,
         "VrssMinQueuePairs": 1, "VrssMinQueuePairsRequested": 1, "IPsecOffloadMaxSA": 512,

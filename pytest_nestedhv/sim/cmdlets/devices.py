@@ -120,7 +120,8 @@ def get_vm_network_adapter(call: Call) -> Iterator[Any]:
     require_hyperv(call)
     with call.ctx.world.lock:
         now(call)
-        outs = [adapter_out(call.ctx.node, vm, a) for vm, a in _adapters(call)]
+        world, node = call.ctx.world, call.ctx.node
+        outs = [adapter_out(node, vm, a, rules.has_route(world, node, a)) for vm, a in _adapters(call)]
     yield from outs
 
 
@@ -143,7 +144,7 @@ def set_vm_network_adapter(call: Call) -> Iterator[Any]:
                 adapter.dynamic_mac = True
             changed(call)
             if p.get("Passthru"):
-                outs.append(adapter_out(node, vm, adapter))
+                outs.append(adapter_out(node, vm, adapter, rules.has_route(world, node, adapter)))
     yield from outs
 
 
@@ -164,7 +165,7 @@ def connect_vm_network_adapter(call: Call) -> Iterator[Any]:
             adapter.switch_name = switch_name
             changed(call)
             if p.get("Passthru"):
-                outs.append(adapter_out(node, vm, adapter))
+                outs.append(adapter_out(node, vm, adapter, rules.has_route(world, node, adapter)))
     yield from outs
 
 

@@ -237,7 +237,7 @@ def wait_vm(call: Call) -> Iterator[Any]:
             if kind == "Reboot":
                 return up and vm.guest is not None and vm.guest.boot_count > boots_before
             if kind == "IPAddress":
-                return up and any(a.switch_name for a in vm.adapters)
+                return up and any(rules.has_route(world, node, a) for a in vm.adapters)
             return up  # Heartbeat, MemoryOperations
 
         # Like the real Wait-VM, a VM that turned off is not noticed: the wait runs out its timeout

@@ -5,7 +5,12 @@ answers into behaviour and the §3 error texts.
 """
 from __future__ import annotations
 
-from .state import VM, Node
+from typing import TYPE_CHECKING
+
+from .state import VM, NetAdapter, Node
+
+if TYPE_CHECKING:
+    from .world import World
 
 FIRST_NESTED_BUILD = 10565
 FIRST_GA_BUILD = 14393
@@ -128,3 +133,24 @@ def cpu_model(vendor: str) -> str:
     if vendor == "AuthenticAMD":
         return "AMD EPYC 7763 64-Core Processor"
     return "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"
+
+
+def has_route(world: World, node: Node, adapter: NetAdapter) -> bool:
+    """Whether a guest on ``adapter`` reaches a network that hands out addresses (nested-facts §1:
+    an L2 needs MAC spoofing on the L1's adapter, or NAT inside the L1)."""
+    switch = next((s for s in node.switches if adapter.switch_name and s.name.lower() == adapter.switch_name.lower()),
+                  None)
+    if switch is None:
+        return False
+    located = world.locate(node)
+    if located is None:
+        # the host: an External switch, or an Internal one behind NAT (the Client SKU's Default Switch is)
+        return switch.switch_type == "External" or (
+            switch.switch_type == "Internal" and (switch.name == "Default Switch" or bool(node.nats)))
+    parent, vm = located
+    uplink = vm.adapters[0] if vm.adapters else None
+    if uplink is None or not has_route(world, parent, uplink):
+        return False
+    if switch.switch_type == "External":
+        return uplink.mac_spoofing  # the L2's own MAC leaves through the L1's adapter: dropped unless spoofing
+    return switch.switch_type == "Internal" and bool(node.nats)  # NAT inside the L1 hides the L2's MAC

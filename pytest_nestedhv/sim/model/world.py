@@ -200,11 +200,12 @@ class World:
         host.files = [DiskFile(p, 20 * GB, base_image=True, created=boot_time) for p in h.base_images]
         if host.hypervisor_running:
             events.hypervisor_started(host, boot_time)
-        if h.hyperv_feature:
+        if h.hyperv_feature and h.vswitch != "none":
             client = h.installation_type == "Client"
-            host.switches.append(Switch(uuid.uuid5(uuid.NAMESPACE_DNS, h.computer_name + "/switch"),
-                                        "Default Switch" if client else "External",
-                                        "Internal" if client else "External"))
+            name, kind = ("Default Switch", "Internal") if client else ("External", "External")
+            if h.vswitch == "internal":
+                name, kind = "Lab", "Internal"
+            host.switches.append(Switch(uuid.uuid5(uuid.NAMESPACE_DNS, h.computer_name + "/switch"), name, kind))
         g = scenario.guest
         image = GuestImage(
             build=g.build, ubr=g.ubr, edition=g.edition, installation_type=g.installation_type,
