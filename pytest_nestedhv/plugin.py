@@ -34,6 +34,7 @@ class NestedState:
     is_worker: bool
     log_filter: SecretMaskFilter
     filtered_handlers: list[logging.Handler] = dataclasses.field(default_factory=list)
+    quieted_loggers: list[logging.Logger] = dataclasses.field(default_factory=list)
 
 
 STATE_KEY = pytest.StashKey[NestedState]()
@@ -143,6 +144,9 @@ def _shutdown(state: NestedState) -> None:
         for handler in state.filtered_handlers:
             handler.removeFilter(state.log_filter)
         state.filtered_handlers.clear()
+        for logger in state.quieted_loggers:
+            logger.setLevel(logging.NOTSET)
+        state.quieted_loggers.clear()
 
 
 def _install_log_filter(config: pytest.Config, state: NestedState) -> None:
@@ -157,6 +161,19 @@ def _install_log_filter(config: pytest.Config, state: NestedState) -> None:
         if state.log_filter not in handler.filters:
             handler.addFilter(state.log_filter)
             state.filtered_handlers.append(handler)
+
+
+# pypsrp logs every pipeline at INFO: --log-cli-level=INFO would bury the lab's progress. Only a
+# logger nobody configured is quieted, and only for this run.
+_CHATTY_LOGGERS = ("pypsrp", "spnego")
+
+
+def _quiet_libraries(state: NestedState) -> None:
+    for name in _CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+            state.quieted_loggers.append(logger)
 
 
 def _exit_connection_failed(config: pytest.Config, message: str) -> None:
@@ -183,6 +200,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if state is None:
         return
     _install_log_filter(session.config, state)
+    _quiet_libraries(state)
     if session.config.option.collectonly or state.is_worker:
         return  # workers open their hosts on first use; the controller checked them already
     for target in state.settings.targets:

@@ -104,6 +104,7 @@ class Lab:
         self.changes: list[str] = []  # every change made on the host, for the summary
         self._vhd_dir: str | None = None
         self.switch: str | None = config.switch
+        self._preflight_done = False
 
     # ------------------------------------------------------------ the state machine
 
@@ -189,6 +190,7 @@ class Lab:
         if not exists or not _truthy(exists[0]):
             raise LabConfigError(f"base image not found on the host: {image} (--nested-base-image)")
         self.switch = self._pick_switch()
+        self._preflight_done = True
 
     def _pick_switch(self) -> str | None:
         """The host switch the L1 joins: --nested-switch, else an External one, else an Internal one
@@ -212,7 +214,8 @@ class Lab:
         return choice
 
     def _step_host_checked(self) -> dict[str, Any]:
-        self.preflight()
+        if not self._preflight_done:
+            self.preflight()
         removed = self.sweep()
         vmhost = self._host(Cmd.of("Get-VMHost"))
         vhd_dir = str(prop(vmhost[0], "VirtualHardDiskPath", "") or "") if vmhost else ""

@@ -69,6 +69,12 @@ def test_non_terminating_error_fails_the_call(session: Session) -> None:
     assert session.last_errors and session.last_errors[0].message == "tolerated"
 
 
+def test_warnings_are_logged_with_their_text(session: Session, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="pytest_nestedhv.remote"):
+        session.run(Cmd.of("Write-Warning", Message="You must restart this server"))
+    assert any(r.getMessage().endswith(": You must restart this server") for r in caplog.records)
+
+
 def test_terminating_error_fails_the_call(session: Session) -> None:
     with pytest.raises(RemoteError, match="it broke"):
         session.run(Cmd.of("Throw-Error", Message="it broke"))
