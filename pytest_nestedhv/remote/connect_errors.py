@@ -46,6 +46,8 @@ def classify(exc: BaseException, target: HostTarget, user: str | None, auth: str
     def fail(message: str) -> ConnectionFailed:
         return ConnectionFailed(f"{label}: {message}", target=label)
 
+    if any(isinstance(e, ImportError) for e in chain) and auth in ("kerberos", "credssp"):
+        return fail(f"--nested-auth {auth} needs its libraries: pip install \"pytest-nestedhv[{auth}]\"")
     if _any(exc, "AuthenticationError"):
         return fail(f"wrong credentials for user {user} on host {target.host} (NESTED_HOST_PASSWORD), auth {auth}")
     if any(isinstance(e, socket.gaierror) for e in chain) or _any(exc, "NameResolutionError"):

@@ -121,3 +121,15 @@ def test_host_fixture_skips_without_nested_host(pytester: pytest.Pytester) -> No
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no --nested-host given*"])
+
+
+def test_auth_without_its_libraries_names_the_extra(pytester: pytest.Pytester, env: None) -> None:
+    try:
+        import requests_credssp  # noqa: F401
+    except ImportError:
+        pass
+    else:  # the extra is installed here: the message under test cannot happen
+        pytest.fail("requests-credssp is installed: test the message with another auth")
+    text, _ = run_failing(pytester, f"--nested-host=https://127.0.0.1:{closed_port()}", "--nested-auth=credssp",
+                          "--nested-base-image=C:\\x.vhdx")
+    assert 'needs its libraries: pip install "pytest-nestedhv[credssp]"' in only_line(text, "--nested-auth credssp")
