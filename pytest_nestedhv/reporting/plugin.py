@@ -152,7 +152,7 @@ class ReportingPlugin:
         cells.insert(2, '<th class="sortable" data-column-type="requirement">Requirement</th>')
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        requirement = dict(report.user_properties).get("requirement", "")
+        requirement = dict(getattr(report, "user_properties", ())).get("requirement", "")  # not on collect reports
         cells.insert(2, f'<td class="col-requirement">{escape(str(requirement))}</td>')
 
     def pytest_html_report_title(self, report: Any) -> None:
