@@ -293,6 +293,8 @@ class Lab:
 
     def _install_hyperv(self, vm: str, guest: GuestFacts | None) -> dict[str, Any]:
         cmd = self._install_cmd(guest)
+        # one long call with nothing to report until it returns: say so before it starts
+        log.info("installing Hyper-V in %s with %s (this takes minutes on a real host)", vm, cmd.name)
         try:
             result = self._guest(vm, cmd, timeout=self.config.install_timeout_s + 60.0)
         except RemoteError as err:

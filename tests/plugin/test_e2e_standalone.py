@@ -34,7 +34,7 @@ GUEST_USER = "Administrator"
 BASE_IMAGE = "C:\\Images\\ws2025.vhdx"
 RUN_TIMEOUT_S = 240.0
 INSTALL_START = "lab step hyperv-installed: start"
-PIPELINE_STARTED = "Beginning remote Pipeline invocation"
+INSTALL_CALLED = "installing Hyper-V in"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,9 +278,9 @@ def test_interrupted_run_cleans_up(pytester: pytest.Pytester, standalone: Callab
     # a long install (30 s real) so that Ctrl-C surely lands while the lab waits for it
     host = standalone(install_seconds=3000.0)
     before = host.vms()
-    # Ctrl-C once the install's remote call is under way (pypsrp logs its invocation)
+    # Ctrl-C once the install's remote call is under way (the lab logs it as it starts the call)
     run = run_suite(pytester.path, host, passwords,
-                    on_line=signal_when(INSTALL_START, PIPELINE_STARTED, signum=signal.SIGINT))
+                    on_line=signal_when(INSTALL_START, INSTALL_CALLED, signum=signal.SIGINT))
     assert INSTALL_START in run.output
     assert run.ret == pytest.ExitCode.INTERRUPTED, run.output[-3000:]
     assert "KeyboardInterrupt" in run.output
