@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .config import AUTHS, ENV_HOST, KEEP_CHOICES, Settings, settings_from_config
+from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
 from .remote.errors import ConnectionFailed
 from .remote.secrets import SecretMask, SecretMaskFilter
 
@@ -87,21 +86,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # configuration -------------------------------------------------------------------------------
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
-    """`pytest --nested-host=X` with no test paths runs the shipped validation suite, so an installed
-    copy works from any folder (a repository's own testpaths still win)."""
-    known = early_config.known_args_namespace
-    asked = getattr(known, "nested_host", None) or os.environ.get(ENV_HOST)
-    if not asked or getattr(known, "file_or_dir", None) or early_config.getini("testpaths"):
-        return
-    from importlib.util import find_spec
-
-    spec = find_spec("pytest_nestedhv.suites")
-    if spec is not None and spec.submodule_search_locations:
-        args.append(next(iter(spec.submodule_search_locations)))
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(id): the nested-virtualization requirement a test checks")
     config.addinivalue_line("markers", "nested_host(*labels): run this test only against these hosts "

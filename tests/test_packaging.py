@@ -17,14 +17,9 @@ def test_pyproject_lists_every_package_and_ships_the_suite() -> None:
     assert config["package-dir"] == {"pytest_nestedhv.suites": "suites"}
 
 
-def test_nested_host_without_test_paths_runs_the_shipped_suite(pytester: pytest.Pytester) -> None:
-    # an empty folder with no testpaths: what a user who ran `pip install pytest-nestedhv` has
-    result = pytester.runpytest_subprocess("--nested-host=sim", "-p", "no:cacheprovider", "-q", timeout=300)
+def test_the_shipped_suite_runs_from_any_folder(pytester: pytest.Pytester) -> None:
+    # an empty folder: what a user who ran `pip install pytest-nestedhv` has
+    result = pytester.runpytest_subprocess("--pyargs", "pytest_nestedhv.suites", "--nested-host=sim",
+                                           "-p", "no:cacheprovider", "-q", timeout=300)
     result.assert_outcomes(passed=22)
     assert (pytester.path / "reports" / "report.html").is_file()
-
-
-def test_named_test_paths_are_left_alone(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_mine="def test_mine():\n    pass\n")
-    result = pytester.runpytest_subprocess("--nested-host=sim", "-p", "no:cacheprovider", "-q", "test_mine.py")
-    result.assert_outcomes(passed=1)

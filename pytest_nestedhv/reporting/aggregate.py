@@ -81,6 +81,7 @@ class RunCollector:
                         setattr(host, field, info[field])
                 host.guest_user = info.get("guest_user") or host.guest_user
                 host.description = info.get("description") or host.description
+                host.spec = info.get("spec") or host.spec
             seen = {(p.step, p.started) for p in host.phases}
             for data in part.get("phases") or []:
                 phase = PhaseRecord.from_dict(data)

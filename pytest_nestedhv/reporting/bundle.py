@@ -97,8 +97,8 @@ def render_feedback(host: HostRecord, tests: Sequence[TestRecord], run: RunRecor
     out += ["## Steps to reproduce", ""]
     out.append("1. On the Hyper-V host, in an elevated PowerShell, run the attached `repro.ps1` "
                "(it asks for the guest credentials and stops at the first error).")
-    out.append(f"2. Or run the validation suite: `pytest --nested-host={host.label}` "
-               "(`pip install pytest-nestedhv`).")
+    out.append("2. Or run the validation suite: `pip install pytest-nestedhv`, then "
+               f"`pytest --pyargs pytest_nestedhv.suites --nested-host={host.spec or host.label}`.")
     if host.phases:
         out += ["", "The run's lab steps:", ""]
         for phase in host.phases:

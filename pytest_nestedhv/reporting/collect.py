@@ -35,12 +35,14 @@ class HostContext:
     vm_facts: VMFacts | None = None
     guest_facts: GuestFacts | None = None
     description: str = ""
+    spec: str = ""  # the --nested-host value as the user wrote it
 
     def merge(self, other: HostContext) -> None:
         for field in ("session", "lab", "host_facts", "vm_facts", "guest_facts"):
             if getattr(other, field) is not None:
                 setattr(self, field, getattr(other, field))
         self.description = other.description or self.description
+        self.spec = other.spec or self.spec
 
     @property
     def facts(self) -> HostFacts | None:
@@ -113,6 +115,7 @@ def discover(item: pytest.Item) -> HostContext | None:
             ctx.session = value.session
             describe = getattr(value.target, "describe", None)
             ctx.description = describe() if callable(describe) else ""
+            ctx.spec = str(getattr(value.target, "spec", "") or "")
             for attr, kind in (("facts", HostFacts), ("host_facts", HostFacts), ("lab", None)):
                 inner = getattr(value, attr, None)
                 if inner is not None and (kind is None or isinstance(inner, kind)):
@@ -199,6 +202,7 @@ def _info(ctx: HostContext, mask: SecretMask) -> dict[str, Any]:
         "guest": jsonable(guest, mask) if guest else {},
         "guest_user": mask.mask(str(cred.user)) if getattr(cred, "user", None) else None,
         "description": mask.mask(ctx.description),
+        "spec": mask.mask(ctx.spec),
     }
 
 

@@ -75,6 +75,7 @@ class HostRecord:
     guest: dict[str, Any] = dataclasses.field(default_factory=dict)  # GuestFacts of the L1
     guest_user: str | None = None
     description: str = ""  # e.g. "emulated host, scenario default"
+    spec: str = ""  # the --nested-host value, e.g. "sim:amd-win10" or "https://hostA:5986"
     phases: list[PhaseRecord] = dataclasses.field(default_factory=list)
     entries: list[EntryRecord] = dataclasses.field(default_factory=list)
     events: list[EventRecord] = dataclasses.field(default_factory=list)
