@@ -103,6 +103,7 @@ def test_unknown_command(host: WireHost) -> None:
     assert error.fq_error == "CommandNotFoundException"
     assert error.category == CATEGORY["ObjectNotFound"]
     assert error.exception.types[0] == "System.Management.Automation.CommandNotFoundException"
+    assert error.activity == ""  # "ObjectNotFound: (Get-VMNotAThing:String) [], CommandNotFoundException"
 
 
 def test_no_such_vm_is_non_terminating(host: WireHost) -> None:
@@ -157,3 +158,12 @@ def test_script_text_other_than_the_shipped_scripts_is_refused(host: WireHost) -
     assert ps.invoke() == []
     assert ps.had_errors is True
     assert ps.streams.error[0].fq_error == "ScriptNotSupported"
+
+
+def test_a_written_error_names_the_command_that_wrote_it(host: WireHost) -> None:
+    # CategoryInfo.Activity is the writer, not the pipeline's first command
+    result = host.run(cmd("Get-VM", Name="legacy"), cmd("Remove-VMSavedState"))
+    assert result.state == PSInvocationState.COMPLETED
+    error = result.only_error()
+    assert error_facts(error)[1] == f"InvalidState,{HVC}RemoveVMSavedState"
+    assert error.activity == "Remove-VMSavedState"

@@ -9,7 +9,7 @@ from typing import Any
 from ..model import lifecycle
 from ..model.state import VM, Node, has_wildcard
 from ..powershell.cmdlet import Call
-from ..powershell.errors import PSError
+from ..powershell.errors import PSError, command_not_found
 from ..powershell.values import PSOut
 
 HV_COMMANDS = "Microsoft.HyperV.PowerShell.Commands."
@@ -55,14 +55,6 @@ def require_hyperv(call: Call) -> None:
                       category="ObjectNotFound", fqid=f"ObjectNotFound,{HV_COMMANDS}{command_class(call)}",
                       exception_type="Microsoft.HyperV.PowerShell.VirtualizationObjectNotFoundException",
                       reason="VirtualizationObjectNotFoundException", terminating=True)
-
-
-def command_not_found(name: str) -> PSError:
-    return PSError(f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or "
-                   "operable program. Check the spelling of the name, or if a path was included, verify that the "
-                   "path is correct and try again.", category="ObjectNotFound", fqid="CommandNotFoundException",
-                   target=name, exception_type="System.Management.Automation.CommandNotFoundException",
-                   reason="CommandNotFoundException", terminating=True)
 
 
 def model_of(obj: Any) -> Any:

@@ -6,9 +6,9 @@ from typing import Any
 
 from ..model.state import Node, wildcard_match
 from ..powershell.cmdlet import Call, Impl
-from ..powershell.errors import PSError
+from ..powershell.errors import PSError, command_not_found
 from ..powershell.values import EnumValue
-from ._common import changed, command_not_found, now
+from ._common import changed, now
 from ._reference import plain_object
 from .system import restart_node, virtualization_offered
 

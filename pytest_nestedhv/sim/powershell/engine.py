@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .binding import bind
 from .builtins import BUILTINS
 from .cmdlet import Call, Context, Impl, Streams
-from .errors import PSError
+from .errors import PSError, command_not_found
 from .reference import Reference, load_reference
 from .request import CommandSpec, PipelineRequest, PipelineSink
 from .scripts import ScriptRunner, known_scripts
@@ -27,20 +27,6 @@ if TYPE_CHECKING:
     from ..model.world import Node, World
 
 Application = Callable[[list[str], Context], Iterable[str]]
-
-
-def command_not_found(name: str) -> PSError:
-    return PSError(
-        message=(f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable "
-                 f"program. Check the spelling of the name, or if a path was included, verify that the path is "
-                 f"correct and try again."),
-        category="ObjectNotFound",
-        fqid="CommandNotFoundException",
-        target=name,
-        exception_type="System.Management.Automation.CommandNotFoundException",
-        activity=name,
-        terminating=True,
-    )
 
 
 def _default_tables() -> tuple[dict[str, Impl], dict[str, Application]]:
@@ -133,7 +119,8 @@ class Engine:
             params=params,
             parameter_set=bound.parameter_set,
             input=iter(input_objects or []),
-            ctx=Context(ctx.world, ctx.node, self._streams(ctx.streams, action), ctx.cancel, ctx.computer_name),
+            ctx=Context(ctx.world, ctx.node, self._streams(ctx.streams, action, signature.name), ctx.cancel,
+                        ctx.computer_name),
             expects_input=expects_input,
         )
         try:
@@ -141,16 +128,20 @@ class Engine:
         except PSError as error:
             if error.terminating or action == "Stop":
                 error.terminating = True
-                error.activity = error.activity or signature.name
+                if error.activity is None:  # "" is an activity too: CommandNotFound has none
+                    error.activity = signature.name
                 raise
             call.ctx.streams.error(error)
             return []
 
     @staticmethod
-    def _streams(streams: Streams, action: str) -> Streams:
-        """-ErrorAction: Stop turns the first error into a terminating one; SilentlyContinue/Ignore drop it."""
+    def _streams(streams: Streams, action: str, command: str) -> Streams:
+        """-ErrorAction: Stop turns the first error into a terminating one; SilentlyContinue/Ignore drop it.
+        A record's activity is the command that wrote it, wherever that command sits in the pipeline."""
 
         def error(record: PSError) -> None:
+            if record.activity is None:
+                record.activity = command
             if action == "Stop":
                 record.terminating = True
                 raise record

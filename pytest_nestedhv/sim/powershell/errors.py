@@ -29,3 +29,13 @@ class PSError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def command_not_found(name: str) -> PSError:
+    """A name that is no cmdlet here. Windows raises it before any command runs, so its
+    CategoryInfo has no activity: "ObjectNotFound: (name:String) [], CommandNotFoundException"."""
+    return PSError(f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable "
+                   "program. Check the spelling of the name, or if a path was included, verify that the path is "
+                   "correct and try again.", category="ObjectNotFound", fqid="CommandNotFoundException", target=name,
+                   exception_type="System.Management.Automation.CommandNotFoundException", activity="",
+                   terminating=True)
