@@ -7,8 +7,6 @@ commands), which is indistinguishable for the client.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable
@@ -29,19 +27,6 @@ if TYPE_CHECKING:
 Application = Callable[[list[str], Context], Iterable[str]]
 
 
-def _default_tables() -> tuple[dict[str, Impl], dict[str, Application]]:
-    """Every ``sim.cmdlets`` module's CMDLETS and APPLICATIONS tables."""
-    from .. import cmdlets  # imported late: the cmdlets depend on the model
-
-    impls: dict[str, Impl] = {}
-    apps: dict[str, Application] = {}
-    for info in pkgutil.iter_modules(cmdlets.__path__):
-        module = importlib.import_module(f"{cmdlets.__name__}.{info.name}")
-        impls.update(getattr(module, "CMDLETS", {}))
-        apps.update(getattr(module, "APPLICATIONS", {}))
-    return impls, apps
-
-
 def _input_types(objects: list[Any] | None) -> tuple[str, ...] | None:
     if not objects:
         return None
@@ -58,9 +43,10 @@ class Engine:
         self.reference: Reference = load_reference()
         self.serializer = Serializer(self.reference)
         if cmdlets is None:
-            default_impls, default_apps = _default_tables()
-            cmdlets = default_impls
-            applications = default_apps if applications is None else applications
+            from .. import cmdlets as shipped  # imported late: the cmdlets depend on the model
+
+            cmdlets = shipped.all_cmdlets()
+            applications = shipped.all_applications() if applications is None else applications
         self._impls = {name.lower(): impl for name, impl in {**BUILTINS, **cmdlets}.items()}
         self._apps = {name.lower(): app for name, app in (applications or {}).items()}
         self._scripts = ScriptRunner(self, known_scripts())
