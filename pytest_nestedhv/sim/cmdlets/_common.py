@@ -6,8 +6,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..model import lifecycle
-from ..model.state import VM, Node, has_wildcard
+from ..model.state import VM, has_wildcard
 from ..powershell.cmdlet import Call
 from ..powershell.errors import PSError, command_not_found
 from ..powershell.values import PSOut
@@ -126,11 +125,3 @@ def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -
         if not matches and not has_wildcard(name):
             call.write_error(not_found(call, name))
         yield from emit(matches)
-
-
-def heartbeat(vm: VM) -> str | None:
-    return lifecycle.heartbeat(vm)
-
-
-def node_of(call: Call) -> Node:
-    return call.ctx.node

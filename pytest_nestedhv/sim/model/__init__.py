@@ -4,6 +4,6 @@
 every read or change holds ``world.lock``; ``world.save(path)`` / ``World.load(path)`` persist it.
 """
 from .state import VM, Node
-from .world import World, WaitFailed
+from .world import World
 
-__all__ = ["VM", "Node", "World", "WaitFailed"]
+__all__ = ["VM", "Node", "World"]

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from .world import World
 
 HYPERV_ROLE = "Hyper-V"
-HYPERV_MODULE = "Hyper-V-PowerShell"
 
 
 def refresh(world: World, node: Node, now: dt.datetime) -> None:

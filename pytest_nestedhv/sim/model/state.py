@@ -13,11 +13,6 @@ import hashlib
 import hmac
 import os
 import uuid
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ..powershell.cmdlet import Context
-
 
 @dataclasses.dataclass
 class Secret:
@@ -196,11 +191,6 @@ class Node:
 
     def has_pending_feature(self, name: str) -> bool:
         return name.lower() in (f.lower() for f in self.pending_features)
-
-    def direct(self, vm_name: str, user: str, password: str, ctx: Context) -> Node:
-        """PowerShell Direct into this node's VM ``vm_name`` (see ``World.direct``)."""
-        return ctx.world.direct(self, vm_name, user, password)
-
 
 def has_wildcard(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")

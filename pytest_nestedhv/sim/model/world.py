@@ -53,10 +53,6 @@ class Faults:
     ignore_expose_extensions: bool = False  # regression: L1s get VT-x/AMD-V whether or not it is exposed
 
 
-class WaitFailed(Exception):
-    """A wait ended early because what it waited for can no longer happen (e.g. the VM turned off)."""
-
-
 class World:
     def __init__(self, host: Node, guest_image: GuestImage, nested: NestedBehaviour, faults: Faults,
                  clock: Clock, scenario_name: str = "") -> None:
@@ -91,22 +87,20 @@ class World:
         if self.on_change is not None:
             self.on_change()
 
-    def wait_until(self, done: Callable[[], bool], *, timeout: float | None, cancel: threading.Event,
-                   failed: Callable[[], str | None] | None = None) -> bool:
-        """Block until ``done()`` (True), the modelled ``timeout`` passes (False), ``failed()``
-        names a reason (WaitFailed), or ``cancel`` is set (PSError PipelineStopped). The real
-        time spent is the modelled time remaining divided by the time scale."""
+    def wait_until(self, done: Callable[[], bool], *, timeout: float | None, cancel: threading.Event) -> bool:
+        """Block until ``done()`` (True), the modelled ``timeout`` passes (False), or ``cancel``
+        is set (PSError PipelineStopped). The real time spent is the modelled time remaining
+        divided by the time scale."""
         with self.lock:
             started = self.now()
             deadline = None if timeout is None else started + dt.timedelta(seconds=timeout)
         try:
-            return self._wait(done, deadline, cancel, failed)
+            return self._wait(done, deadline, cancel)
         finally:
             with self.lock:
                 self.waited_s += (self.now() - started).total_seconds()
 
-    def _wait(self, done: Callable[[], bool], deadline: dt.datetime | None, cancel: threading.Event,
-              failed: Callable[[], str | None] | None) -> bool:
+    def _wait(self, done: Callable[[], bool], deadline: dt.datetime | None, cancel: threading.Event) -> bool:
         while True:
             if cancel.is_set():
                 raise pipeline_stopped()
@@ -114,9 +108,6 @@ class World:
                 now = self.refresh()
                 if done():
                     return True
-                reason = failed() if failed is not None else None
-                if reason:
-                    raise WaitFailed(reason)
                 if deadline is not None and now >= deadline:
                     return False
                 targets = [t for t in (deadline, lifecycle.next_due(self.host)) if t is not None]

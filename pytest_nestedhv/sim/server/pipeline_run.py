@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -147,7 +146,3 @@ class _Sink:
 
     def verbose(self, message: str) -> None:
         self._run.write(lambda p: p.write_verbose(message))
-
-
-def parse_command_id(text: str) -> uuid.UUID:
-    return uuid.UUID(text)
