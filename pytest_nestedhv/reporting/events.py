@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
+from ..hyperv.ports import flatten
 from ..remote.commands import Cmd
 from ..remote.secrets import SecretMask
 from .powershell import REPORT_STEP_PREFIX
@@ -84,7 +85,7 @@ def collect(session: Any, since: datetime.datetime, mask: SecretMask, test: str 
     with _tagged(session):
         try:
             result = session.run_statements([(c,) for c in cmds], timeout=HOST_TIMEOUT_S, check=False)
-            out += [r for r in (to_record(o, "host", mask, test) for o in _flat(result)) if r]
+            out += [r for r in (to_record(o, "host", mask, test) for o in flatten(result)) if r]
         except Exception as err:  # noqa: BLE001 - events are an extra; never fail the report for them
             log.info("could not read host event logs: %s", mask.mask(str(err)))
         if guest_vm and guest_cred is not None:
@@ -94,15 +95,6 @@ def collect(session: Any, since: datetime.datetime, mask: SecretMask, test: str 
                 except Exception as err:  # noqa: BLE001 - no events in the guest is a common answer
                     log.debug("guest events %s: %s", cmd.param("FilterHashtable"), mask.mask(str(err)))
                     continue
-                out += [r for r in (to_record(o, f"guest:{guest_vm}", mask, test) for o in _flat(result)) if r]
+                out += [r for r in (to_record(o, f"guest:{guest_vm}", mask, test) for o in flatten(result)) if r]
     return out
 
-
-def _flat(result: Any) -> Sequence[Any]:
-    flat: list[Any] = []
-    for item in result or []:
-        if isinstance(item, (list, tuple)):
-            flat.extend(item)
-        else:
-            flat.append(item)
-    return flat
