@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from .commands import Cmd, Pipeline, Switch
+from .errors import one_line
 from .secrets import GuestCredential, Secret
 
 Outcome = Literal["ok", "error"]
@@ -160,7 +161,7 @@ def render_powershell(entries: Iterable[TranscriptEntry], *, guest_users: dict[s
             body.append(f"# --- step: {step or '(no step)'}")
         body.append(render_entry(entry, names, guest_users.get(entry.vm_name or "")))
         if entry.outcome == "error":
-            body.append(f"#   -> failed after {entry.duration_s:.1f} s: {_comment(entry.error or 'error')}")
+            body.append(f"#   -> failed after {entry.duration_s:.1f} s: {one_line(entry.error or 'error')}")
     head = ["# Commands run by pytest-nestedhv, in order. Passwords are prompted for, never stored."]
     if names.secrets:
         head.append("$Password = Read-Host -AsSecureString -Prompt 'password'")
@@ -169,6 +170,3 @@ def render_powershell(entries: Iterable[TranscriptEntry], *, guest_users: dict[s
         head.append(f"{var} = Get-Credential{who} -Message 'guest administrator'")
     return "\n".join(head + body) + "\n"
 
-
-def _comment(text: str) -> str:
-    return " ".join(text.split())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
+from ..remote.errors import one_line
 from ..remote.transcript import TranscriptEntry, _Names, ps_quote, render_entry
 from .records import EntryRecord, HostRecord, TestRecord
 from .wire import decode_pipeline, parse_iso
@@ -35,11 +36,6 @@ def to_entry(record: EntryRecord) -> TranscriptEntry:
         pipeline=decode_pipeline(record.pipeline), outcome="error" if record.outcome == "error" else "ok",
         error=record.error, step=record.step,
     )
-
-
-def comment(text: str) -> str:
-    """One comment line's text (no line breaks can end the comment early)."""
-    return " ".join(str(text).split())
 
 
 def replayable(entries: Iterable[EntryRecord]) -> list[EntryRecord]:
@@ -104,12 +100,12 @@ def render_transcript(host: HostRecord, entries: Sequence[EntryRecord] | None = 
         entry = to_entry(record)
         where = f" [{record.step}]" if record.step else ""
         test = f" ({record.test.rsplit('::', 1)[-1]})" if record.test else ""
-        body.append(f"# {record.started} +{record.duration_s:.3f} s{where}{comment(test)} {record.outcome}")
+        body.append(f"# {record.started} +{record.duration_s:.3f} s{where}{one_line(test)} {record.outcome}")
         body.append(render_entry(entry, names, host.guest_user or DEFAULT_GUEST_USER))
         if record.outcome == "error":
-            body.append(f"#   -> error: {comment(record.error or 'error')}")
+            body.append(f"#   -> error: {one_line(record.error or 'error')}")
     head = [
-        f"# {comment(title or f'pytest-nestedhv transcript of {host.label} (build {host.build_text})')}",
+        f"# {one_line(title or f'pytest-nestedhv transcript of {host.label} (build {host.build_text})')}",
         "# A record of every call the run made, in order; it is not meant to be run as a whole",
         "# (use repro.ps1). Passwords were never stored: credentials are parameters.",
     ]
@@ -174,7 +170,7 @@ def render_repro(host: HostRecord, tests: Sequence[TestRecord]) -> str:
             body.append(f"    # --- step: {step or '(checks)'}")
         line = render_entry(to_entry(record), names, host.guest_user or DEFAULT_GUEST_USER)
         if record is plan.failing:
-            body.append(f"    # the call that failed in the run: {comment(record.error or 'error')}")
+            body.append(f"    # the call that failed in the run: {one_line(record.error or 'error')}")
             body.append(f"    {line}")
         elif record.outcome == "error":
             # the run got this error and went on (a probe or an expected refusal): so does the script
@@ -183,13 +179,13 @@ def render_repro(host: HostRecord, tests: Sequence[TestRecord]) -> str:
             body.append(f"    {line}")
     if not plan.steps:
         body.append("    # the run recorded no calls on this host")
-    head = [f"# Reproduces the pytest-nestedhv run on {comment(host.label)} (build {host.build_text})."]
+    head = [f"# Reproduces the pytest-nestedhv run on {one_line(host.label)} (build {host.build_text})."]
     if plan.failed_test is not None:
         t = plan.failed_test
-        head.append(f"# It stops at the first failure: {comment(t.nodeid)}"
+        head.append(f"# It stops at the first failure: {one_line(t.nodeid)}"
                     + (f" (requirement {t.requirement})" if t.requirement else ""))
         if t.message:
-            head.append(f"# The run reported: {comment(t.message)}")
+            head.append(f"# The run reported: {one_line(t.message)}")
     else:
         head.append("# No test failed on this host: it replays every step.")
     head.append("# Run it as administrator on the Hyper-V host. Passwords are asked for, never stored.")
