@@ -289,7 +289,7 @@ class Lab:
         if guest is not None and guest.is_server:
             return Cmd.of("Install-WindowsFeature", Name="Hyper-V", IncludeManagementTools=SWITCH)
         return Cmd.of("Enable-WindowsOptionalFeature", Online=SWITCH, FeatureName="Microsoft-Hyper-V", All=SWITCH,
-                      NoRestart=True)
+                      NoRestart=SWITCH)
 
     def _install_hyperv(self, vm: str, guest: GuestFacts | None) -> dict[str, Any]:
         cmd = self._install_cmd(guest)
@@ -370,7 +370,7 @@ class Lab:
             params["VHDPath"] = disk
             params["SwitchName"] = self._guest_switch(l1)
         else:
-            params["NoVHD"] = True
+            params["NoVHD"] = SWITCH
         self._guest(l1, Cmd.of("New-VM", **params))
         self._guest(l1, Cmd.of("Set-VM", Name=l2, Notes=self.names.tag))
         return {"vm": l2, "inner_image": self.config.inner_image}

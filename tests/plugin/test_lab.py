@@ -1,16 +1,21 @@
 """The lab state machine against a fake session: order, memory of failures, cleanup scope."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from pytest_nestedhv.hyperv import requirements as req
 from pytest_nestedhv.hyperv.lab import CHAIN, Lab, LabBlocked, LabConfig, LabConfigError
+from pytest_nestedhv.remote.commands import SWITCH
 from pytest_nestedhv.remote.errors import RemoteError
 from pytest_nestedhv.remote.secrets import GuestCredential, Secret
 
 from .fake_hyperv import FakeSession, FakeVM
 
 BASE = "C:\\Images\\base.vhdx"
+REFERENCE = Path(__file__).resolve().parents[2] / "pytest_nestedhv" / "sim" / "reference" / "cmdlets.json"
 
 
 def make_lab(session: FakeSession, **kw: object) -> Lab:
@@ -162,3 +167,16 @@ def test_the_l1_joins_the_external_switch_unless_one_is_named() -> None:
     assert next(cmd for where, name, cmd in s.calls if name == "New-VM").param("SwitchName") == "Lab"
     with pytest.raises(LabConfigError, match="--nested-switch Nope: no such virtual switch on the host"):
         make_lab(FakeSession(), switch="Nope").preflight()
+
+
+@pytest.mark.parametrize("guest_server", [True, False])
+def test_switch_parameters_are_sent_as_switch(guest_server: bool) -> None:
+    # why: a switch given as True renders as -X:$true in repro.ps1 instead of the bare -X users type
+    reference = json.loads(REFERENCE.read_text(encoding="utf-8"))["cmdlets"]
+    s = FakeSession(guest_server=guest_server)
+    lab = make_lab(s)
+    assert lab.reach(req.STEP_L2_BOOT).ok
+    wrong = [f"{cmd.name} -{key}" for _, _, cmd in s.calls for key, value in cmd.params
+             if reference.get(cmd.name, {}).get("parameters", {}).get(key, {}).get("type") == "SwitchParameter"
+             and value is not SWITCH]
+    assert wrong == []
