@@ -27,6 +27,18 @@ def test_guest_sees_its_vm_adapter_and_unknown_names_are_errors() -> None:
                                                "'Wi-Fi'.")
 
 
+def test_host_adapter_by_interface_index() -> None:
+    sh = Shell(world())
+    (nic,) = sh.ok("Get-NetAdapter", InterfaceIndex=[6])
+    assert nic.get("ifIndex") == 6
+    result = sh.run("Get-NetAdapter", InterfaceIndex=[99])
+    assert not result.output
+    # the CDXML queries the CIM property InterfaceIndex (ifIndex is its alias)
+    assert result.errors[0].message.startswith("No MSFT_NetAdapter objects found with property 'InterfaceIndex' "
+                                               "equal to '99'.")
+    assert result.errors[0].fqid == "CmdletizationQuery_NotFound_InterfaceIndex,Get-NetAdapter"
+
+
 def _l2_addresses(spoofing: str, vswitch: str = "default") -> list[str]:
     """Boot an L1 with Hyper-V on the host's switch, an L2 inside on an External switch; the L2's addresses."""
     from test_model import boot_l1_with_hyperv

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
-from ..model.state import VM, has_wildcard
+from ..model.state import VM, has_wildcard, wildcard_match
 from ..powershell.cmdlet import Call
 from ..powershell.errors import PSError, command_not_found
 from ..powershell.values import PSOut
+
+T = TypeVar("T")
 
 HV_COMMANDS = "Microsoft.HyperV.PowerShell.Commands."
 VIRT_EXC = "Microsoft.HyperV.PowerShell.VirtualizationException"
@@ -125,3 +127,17 @@ def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -
         if not matches and not has_wildcard(name):
             call.write_error(not_found(call, name))
         yield from emit(matches)
+
+
+def select_named(call: Call, patterns: Iterable[Any], items: Iterable[T], name_of: Callable[[T], Any],
+                 not_found: Callable[[Any], PSError]) -> list[T]:
+    """What a Get-* cmdlet returns for -Name patterns, pattern by pattern: a plain name that matches
+    nothing writes ``not_found(name)`` (non-terminating); a wildcard that matches nothing is silent."""
+    items = list(items)
+    selected: list[T] = []
+    for pattern in patterns:
+        matched = [i for i in items if wildcard_match(str(pattern), str(name_of(i)))]
+        if not matched and not has_wildcard(str(pattern)):
+            call.write_error(not_found(pattern))
+        selected += matched
+    return selected

@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..model import rules
-from ..model.state import Nat, Switch, has_wildcard, wildcard_match
+from ..model.state import Nat, Switch
 from ..powershell.cmdlet import Call, Impl
-from ..powershell.errors import PSError
-from ._common import changed, now, require_hyperv
+from ._common import changed, now, require_hyperv, select_named
 from ._hvobjects import host_out, supported_version_out, switch_out
-from ._reference import plain_object
+from .system import cim_instance, cim_not_found
 from .vm import switch_not_found
 
 
@@ -39,9 +38,8 @@ def get_vm_switch(call: Call) -> Iterator[Any]:
     with call.ctx.world.lock:
         switches = list(node.switches)
         if p.get("Name"):
-            switches = [s for s in switches if wildcard_match(p["Name"], s.name)]
-            if not switches and not has_wildcard(p["Name"]):
-                call.write_error(switch_not_found(call, p["Name"]))
+            switches = select_named(call, [p["Name"]], switches, lambda s: s.name,
+                                    lambda name: switch_not_found(call, name))
         if p.get("Id"):
             switches = [s for s in switches if s.id in p["Id"]]
         if p.get("SwitchType"):
@@ -64,15 +62,13 @@ def new_vm_switch(call: Call) -> Iterator[Any]:
 
 
 def _nat_out(nat: Nat) -> Any:
-    cls = "Microsoft.Management.Infrastructure.CimInstance"
-    return plain_object([f"{cls}#ROOT/StandardCimv2/MSFT_NetNat", f"{cls}#MSFT_NetNat", cls], {
+    return cim_instance("ROOT/StandardCimv2", ["MSFT_NetNat"], {
         "Caption": None, "Description": None, "ElementName": None, "InstanceID": f"{nat.name};0",
         "Active": True, "ExternalIPInterfaceAddressPrefix": nat.external_prefix or None,
         "IcmpQueryTimeout": 30, "InternalIPInterfaceAddressPrefix": nat.internal_prefix or None,
         "InternalRoutingDomainId": "{00000000-0000-0000-0000-000000000000}", "Name": nat.name, "Store": 0,
         "TcpEstablishedConnectionTimeout": 1800, "TcpFilteringBehavior": 0, "TcpTransientConnectionTimeout": 120,
         "UdpFilteringBehavior": 0, "UdpIdleSessionTimeout": 120, "UdpInboundRefresh": 0,
-        "PSComputerName": None,
     }, model=nat, to_string=f"MSFT_NetNat (InstanceID = \"{nat.name};0\")")
 
 
@@ -92,17 +88,10 @@ def get_net_nat(call: Call) -> Iterator[Any]:
     names = call.params.get("Name")
     with call.ctx.world.lock:
         nats = list(node.nats)
-    if not names:
-        yield from [_nat_out(n) for n in nats]
-        return
-    for name in names:
-        found = [n for n in nats if wildcard_match(name, n.name)]
-        if not found and not has_wildcard(name):
-            call.write_error(PSError(f"No MSFT_NetNat objects found with property 'Name' equal to '{name}'.  "
-                                     "Verify the value of the property and retry.", category="ObjectNotFound",
-                                     fqid="CmdletizationQuery_NotFound_Name,Get-NetNat", target=name,
-                                     exception_type="Microsoft.PowerShell.Cmdletization.Cim.CimJobException"))
-        yield from [_nat_out(n) for n in found]
+    if names:
+        nats = select_named(call, names, nats, lambda n: n.name,
+                            lambda name: cim_not_found("MSFT_NetNat", "Name", name, "Get-NetNat"))
+    yield from [_nat_out(n) for n in nats]
 
 
 CMDLETS: dict[str, Impl] = {

@@ -1,13 +1,12 @@
 """Get-NetAdapter: the network adapters a machine sees (a guest sees its VM's adapters)."""
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator
 from typing import Any
 
-from ..powershell.cmdlet import Call
-from ..powershell.errors import PSError
-from .system import _cim
+from ..powershell.cmdlet import Call, Impl
+from ._common import select_named
+from .system import cim_instance, cim_not_found
 
 NETADAPTER_NS = "ROOT/StandardCimv2"
 NETADAPTER_CHAIN = ["MSFT_NetAdapter", "CIM_NetworkPort", "CIM_LogicalPort", "CIM_LogicalDevice",
@@ -54,22 +53,13 @@ def _adapter(name: str, description: str, index: int, connected: bool, mac: str)
 def get_net_adapter(call: Call) -> Iterator[Any]:
     with call.ctx.world.lock:
         rows = _adapters(call)
-    selectors = [("Name", "Name"), ("InterfaceDescription", "InterfaceDescription"), ("InterfaceIndex", "ifIndex")]
-    for param, prop in selectors:
-        wanted = call.params.get(param)
-        if wanted is None:
-            continue
-        for pattern in wanted:
-            matched = [r for r in rows if fnmatch.fnmatchcase(str(r[prop]).lower(), str(pattern).lower())]
-            if not matched and not any(ch in str(pattern) for ch in "*?["):
-                call.write_error(PSError(
-                    f"No MSFT_NetAdapter objects found with property '{prop}' equal to '{pattern}'.  Verify the "
-                    f"value of the property and retry.", "ObjectNotFound", f"CmdletizationQuery_NotFound_{prop},"
-                    "Get-NetAdapter", target=pattern, exception_type="Microsoft.PowerShell.Cmdletization.Cim."
-                    "CimJobException"))
-            yield from (_cim(NETADAPTER_NS, NETADAPTER_CHAIN, r) for r in matched)
-        return
-    yield from (_cim(NETADAPTER_NS, NETADAPTER_CHAIN, r) for r in rows)
+    # the CDXML queries these CIM properties (ifIndex is only InterfaceIndex's alias)
+    for prop in ("Name", "InterfaceDescription", "InterfaceIndex"):
+        if call.params.get(prop) is not None:
+            rows = select_named(call, call.params[prop], rows, lambda r, p=prop: r[p],
+                                lambda v, p=prop: cim_not_found("MSFT_NetAdapter", p, v, "Get-NetAdapter"))
+            break
+    yield from (cim_instance(NETADAPTER_NS, NETADAPTER_CHAIN, r) for r in rows)
 
 
-CMDLETS = {"Get-NetAdapter": get_net_adapter}
+CMDLETS: dict[str, Impl] = {"Get-NetAdapter": get_net_adapter}

@@ -10,7 +10,7 @@ from ..model.state import Node, wildcard_match
 from ..powershell.cmdlet import Call, Context, Impl
 from ..powershell.errors import PSError
 from ..powershell.values import EnumValue
-from ._common import changed, now
+from ._common import changed, now, select_named
 from ._reference import plain_object
 
 CIM = "Microsoft.Management.Infrastructure.CimInstance"
@@ -20,10 +20,19 @@ REGISTRY_KEYS = (CURRENT_VERSION_KEY, DEVICE_GUARD_KEY)
 DEVICE_GUARD_NS = "root/microsoft/windows/deviceguard"
 
 
-def _cim(namespace: str, chain: list[str], props: dict[str, Any]) -> Any:
+def cim_instance(namespace: str, chain: list[str], props: dict[str, Any], to_string: str | None = None,
+                 model: Any = None) -> Any:
     """A CimInstance: namespaced class chain, then the short chain, as Windows' type names go."""
     names = [f"{CIM}#{namespace}/{c}" for c in chain] + [f"{CIM}#{c}" for c in chain] + [CIM]
-    return plain_object(names, {**props, "PSComputerName": None}, to_string=f"{chain[0]}")
+    return plain_object(names, {**props, "PSComputerName": None}, model=model, to_string=to_string or chain[0])
+
+
+def cim_not_found(cim_class: str, prop: str, value: Any, cmdlet: str) -> PSError:
+    """A CDXML cmdlet's query for a plain value that matched no instance (Get-NetAdapter, Get-NetNat)."""
+    return PSError(f"No {cim_class} objects found with property '{prop}' equal to '{value}'.  Verify the value of "
+                   "the property and retry.", category="ObjectNotFound",
+                   fqid=f"CmdletizationQuery_NotFound_{prop},{cmdlet}", target=value,
+                   exception_type="Microsoft.PowerShell.Cmdletization.Cim.CimJobException")
 
 
 def hypervisor_present(node: Node) -> bool:
@@ -52,7 +61,7 @@ def cim_objects(call: Call, class_name: str) -> list[Any] | None:
     guest = node.depth > 0
     lower = class_name.lower()
     if lower == "win32_computersystem":
-        return [_cim("root/cimv2", ["Win32_ComputerSystem", "CIM_UnitaryComputerSystem", "CIM_ComputerSystem",
+        return [cim_instance("root/cimv2", ["Win32_ComputerSystem", "CIM_UnitaryComputerSystem", "CIM_ComputerSystem",
                                     "CIM_System", "CIM_LogicalElement", "CIM_ManagedSystemElement"], {
             "Name": node.os.computer_name, "Caption": node.os.computer_name, "DNSHostName": node.os.computer_name,
             "Domain": "WORKGROUP", "PartOfDomain": False, "Workgroup": "WORKGROUP",
@@ -65,7 +74,7 @@ def cim_objects(call: Call, class_name: str) -> list[Any] | None:
     if lower == "win32_processor":
         offered = virtualization_offered(call, node) and not hypervisor_present(node)
         amd = node.os.cpu_vendor == "AuthenticAMD"
-        return [_cim("root/cimv2", ["Win32_Processor", "CIM_Processor", "CIM_LogicalDevice", "CIM_LogicalElement",
+        return [cim_instance("root/cimv2", ["Win32_Processor", "CIM_Processor", "CIM_LogicalDevice", "CIM_LogicalElement",
                                     "CIM_ManagedSystemElement"], {
             "DeviceID": "CPU0", "Name": node.os.cpu_model, "Manufacturer": node.os.cpu_vendor,
             "Caption": "AMD64 Family 25 Model 1 Stepping 1" if amd else "Intel64 Family 6 Model 106 Stepping 6",
@@ -77,7 +86,7 @@ def cim_objects(call: Call, class_name: str) -> list[Any] | None:
         })]
     if lower == "win32_operatingsystem":
         last_boot = node.last_boot or world.now()
-        return [_cim("root/cimv2", ["Win32_OperatingSystem", "CIM_OperatingSystem", "CIM_LogicalElement",
+        return [cim_instance("root/cimv2", ["Win32_OperatingSystem", "CIM_OperatingSystem", "CIM_LogicalElement",
                                     "CIM_ManagedSystemElement"], {
             "Caption": _os_caption(node), "Version": f"10.0.{node.os.build}", "BuildNumber": str(node.os.build),
             "CSName": node.os.computer_name, "LastBootUpTime": last_boot, "LocalDateTime": world.now(),
@@ -94,7 +103,7 @@ def cim_objects(call: Call, class_name: str) -> list[Any] | None:
 def device_guard(node: Node) -> Any:
     status = {"off": 0, "enabled": 1, "running": 2}[node.vbs]
     running = [1, 2] if node.vbs == "running" else []
-    return _cim("root/Microsoft/Windows/DeviceGuard", ["Win32_DeviceGuard"], {
+    return cim_instance("root/Microsoft/Windows/DeviceGuard", ["Win32_DeviceGuard"], {
         "AvailableSecurityProperties": [1, 2, 3, 5], "CodeIntegrityPolicyEnforcementStatus": 0,
         "InstanceIdentifier": "4ff40742-2649-41b8-bdd1-e80fad1cce80", "RequiredSecurityProperties": [],
         "SecurityServicesConfigured": [1, 2] if node.vbs != "off" else [], "SecurityServicesRunning": running,
@@ -221,17 +230,12 @@ def get_service(call: Call) -> Iterator[Any]:
         now(call)
         known = services(call.ctx.node)
     names = call.params.get("Name")
-    if not names:
-        yield from [service_out(*s) for s in known]
-        return
-    for name in names:
-        found = [s for s in known if wildcard_match(name, s[0])]
-        if not found and not any(c in name for c in "*?["):
-            call.write_error(PSError(f"Cannot find any service with service name '{name}'.", category="ObjectNotFound",
-                                     fqid="NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand",
-                                     target=name, exception_type="Microsoft.PowerShell.Commands.ServiceCommandException",
-                                     reason="ServiceCommandException"))
-        yield from [service_out(*s) for s in found]
+    if names:
+        known = select_named(call, names, known, lambda s: s[0], lambda name: PSError(
+            f"Cannot find any service with service name '{name}'.", category="ObjectNotFound",
+            fqid="NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand", target=name,
+            exception_type="Microsoft.PowerShell.Commands.ServiceCommandException", reason="ServiceCommandException"))
+    yield from [service_out(*s) for s in known]
 
 
 def restart_node(call: Call, node: Node) -> None:

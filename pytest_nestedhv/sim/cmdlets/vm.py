@@ -1,7 +1,6 @@
 """Get-VM, New-VM, Start-VM, Stop-VM, Remove-VM, Set-VM, Wait-VM, Remove-VMSavedState."""
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
