@@ -9,7 +9,6 @@ import dataclasses
 import ipaddress
 import os
 import re
-import secrets as _random
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -113,7 +112,7 @@ class Settings:
 
 def new_run_id() -> str:
     """A short random hex id that names everything this run creates."""
-    return _random.token_hex(3)
+    return os.urandom(3).hex()  # what secrets.token_hex does, without importing secrets/hmac at start-up
 
 
 # host specs --------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ only where the value goes to pypsrp (the transport password, or a SecureString).
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import logging
 from collections.abc import Iterable
 from typing import NoReturn
@@ -46,6 +45,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        import hmac  # why here: hmac imports hashlib/OpenSSL, and this module loads with the plugin
+
         return hmac.compare_digest(self._value.encode(), other._value.encode())
 
     def __hash__(self) -> int:
