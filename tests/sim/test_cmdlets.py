@@ -191,6 +191,10 @@ def test_switch_and_nat(sh: Shell) -> None:
 
 
 def test_remove_vm(sh: Shell) -> None:
+    stale = sh.ok("Get-VM", Name=["l1"])[0]
     sh.ok("Remove-VM", Name=["l1"], Force=True)
     assert sh.run("Get-VM", Name=["l1"]).errors
+    # a VM object that outlived its VM names it in the error, by -VM and from the pipeline
+    for result in (sh.run("Start-VM", VM=[stale]), sh.run("Start-VM", input=[stale])):
+        assert [e.message for e in result.errors] == ['Hyper-V was unable to find a virtual machine with name "l1".']
     assert sh.ok("Test-Path", Path=["C:\\VMs\\l1.vhdx"]) == [True]  # disks stay, as on Windows

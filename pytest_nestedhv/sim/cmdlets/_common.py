@@ -89,6 +89,18 @@ def resolve_vm_object(call: Call, obj: Any) -> VM | None:
     return None
 
 
+def _display_name(obj: Any) -> str:
+    """The name a not-found error shows for a VM given as an object (one removed meanwhile) or a string."""
+    if isinstance(obj, VM):
+        return obj.name
+    if isinstance(obj, PSOut):
+        try:
+            return str(obj.get("Name"))
+        except KeyError:
+            return str(obj.to_string)
+    return str(obj)
+
+
 def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -> Iterator[VM]:
     """The VMs a command acts on: by name (wildcards; non-terminating not-found error for plain
     names), by VM objects, or from pipeline input. Duplicates are dropped, order kept."""
@@ -106,7 +118,7 @@ def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -
         for obj in objs if isinstance(objs, list) else [objs]:
             vm = resolve_vm_object(call, obj)
             if vm is None:
-                call.write_error(not_found(call, str(getattr(vm, "name", obj))))
+                call.write_error(not_found(call, _display_name(obj)))
             else:
                 yield from emit([vm])
         return
@@ -115,7 +127,7 @@ def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -
         for obj in call.input:
             vm = resolve_vm_object(call, obj)
             if vm is None:
-                call.write_error(not_found(call, str(obj)))
+                call.write_error(not_found(call, _display_name(obj)))
             else:
                 yield from emit([vm])
         return
