@@ -239,7 +239,7 @@ def gather_vm(session: SessionLike, name: str, timeout: float = FACTS_TIMEOUT_S)
 
 
 def vm_facts_from(name: str, objs: Sequence[Any]) -> VMFacts:
-    vm = _pick(objs, lambda o: has_type(o, "PowerShell.VirtualMachine") or has_prop(o, "Generation"))
+    vm = _pick(objs, lambda o: has_type(o, "VirtualMachine") or has_prop(o, "Generation"))
     cpu = _pick(objs, lambda o: has_type(o, "VMProcessor") or has_prop(o, "ExposeVirtualizationExtensions"))
     mem = _pick(objs, lambda o: has_type(o, "VMMemory") or (has_prop(o, "Startup") and has_prop(o, "Buffer")))
     adapters = [o for o in objs if has_type(o, "VMNetworkAdapter") or has_prop(o, "MacAddressSpoofing")]

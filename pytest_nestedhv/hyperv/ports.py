@@ -43,8 +43,12 @@ def type_names(obj: Any) -> list[str]:
     return [n[len("Deserialized."):] if n.startswith("Deserialized.") else n for n in names]
 
 
-def has_type(obj: Any, fragment: str) -> bool:
-    return any(fragment in n for n in type_names(obj))
+def has_type(obj: Any, name: str) -> bool:
+    """One of its type names is ``name`` or ends with it after '.', '/' or '#' (CIM classes:
+    ``...CimInstance#root/cimv2/Win32_Processor``). Not a substring match: a VMSnapshot is also
+    a ``VirtualMachineBase``, which must not pass for a ``VirtualMachine``."""
+    suffixes = ("." + name, "/" + name, "#" + name)
+    return any(n == name or n.endswith(suffixes) for n in type_names(obj))
 
 
 def prop(obj: Any, name: str, default: Any = None) -> Any:

@@ -191,3 +191,17 @@ def test_bcdedit_output_parsing() -> None:
             "hypervisorlaunchtype    Auto", "hypervisorloadoptions   OFFERNESTEDVIRT=FALSE"]
     assert parse_bcd_load_options(text) == "OFFERNESTEDVIRT=FALSE"
     assert parse_bcd_load_options(["\n".join(text[:4])]) == ""
+
+
+def test_has_type_matches_whole_type_names_as_windows_sends_them() -> None:
+    from pytest_nestedhv.hyperv.ports import has_type
+    from pytest_nestedhv.remote.objects import RemoteObject
+
+    hv = "Microsoft.HyperV.PowerShell."
+    snapshot = RemoteObject([hv + "VMSnapshot", hv + "VirtualMachineBase", hv + "ComputeResource", "System.Object"])
+    vm = RemoteObject(["Deserialized." + hv + "VirtualMachine", "Deserialized." + hv + "VirtualMachineBase"])
+    cpu = RemoteObject(["Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_Processor",
+                        "Microsoft.Management.Infrastructure.CimInstance#root/cimv2/CIM_Processor"])
+    assert has_type(vm, "VirtualMachine") and has_type(snapshot, "VMSnapshot")
+    assert not has_type(snapshot, "VirtualMachine")  # a VirtualMachineBase is not a VirtualMachine
+    assert has_type(cpu, "Win32_Processor") and not has_type(cpu, "Processor")
