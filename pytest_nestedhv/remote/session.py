@@ -394,8 +394,8 @@ class Session:
         if ps.had_errors and not errors:
             errors.append(RemoteError("the pipeline failed without an error record", command=text))
         for warning in getattr(ps.streams, "warning", []):
-            text = getattr(warning, "message", None) or str(warning)  # a WarningRecord's str() is None
-            log.warning("%s: %s", self.target.label, self.mask.mask(one_line(str(text))))
+            message = getattr(warning, "message", None) or str(warning)  # a WarningRecord's str() is None
+            log.warning("%s: %s", self.target.label, self.mask.mask(one_line(str(message))))
         return errors
 
     def _remote_error(self, record: Any, text: str) -> RemoteError:
