@@ -25,9 +25,12 @@ from . import requirements as req
 from .facts import GuestFacts, HostFacts, VMFacts, gather_guest, gather_vm
 from .names import KEPT_TAG, RunNames, is_leftover, is_own_disk, join_path, parent_dir
 from .outcomes import StepOutcome, ToggleOutcome
-from .ports import SessionLike, prop
+from .ports import SessionLike, as_datetime, prop
 from .waits import WaitFailed, WaitSpec, guest_runner, host_runner, require_not_off, wait_vm
 
+# no run lasts this long (the slowest step, the Hyper-V install, is bounded by install_timeout_s):
+# a tagged VM younger than this may belong to a run still going
+SWEEP_MIN_AGE = datetime.timedelta(hours=6)
 log = logging.getLogger("pytest_nestedhv.lab")
 
 STEP_HOST = "host-checked"
@@ -473,14 +476,28 @@ class Lab:
     # ------------------------------------------------------------ cleanup
 
     def sweep(self) -> list[str]:
-        """Remove leftovers of earlier crashed runs: VMs whose Notes carry another run's tag."""
+        """Remove leftovers of earlier crashed runs: VMs whose Notes carry another run's tag and
+        that are older than any run lasts. A younger one may belong to a run still going on this
+        host (two nightly pipelines, say): it is left alone, and swept by a later run."""
+        leftovers = [vm for vm in self._host(Cmd.of("Get-VM"))
+                     if is_leftover(str(prop(vm, "Notes", "") or ""), self.names)]
+        if not leftovers:
+            return []
+        system = self._host(Cmd.of("Get-CimInstance", ClassName="Win32_OperatingSystem"))
+        host_now = as_datetime(prop(system[0], "LocalDateTime")) if system else None  # the host's clock, not ours
         removed = []
-        for vm in self._host(Cmd.of("Get-VM")):
+        for vm in leftovers:
             name, notes = str(prop(vm, "Name", "")), str(prop(vm, "Notes", "") or "")
-            if is_leftover(notes, self.names):
-                log.warning("removing leftover VM of an earlier run: %s (%s)", name, notes)
-                self._remove_vm(name)
-                removed.append(name)
+            created = as_datetime(prop(vm, "CreationTime"))
+            age = host_now - created if host_now and created else None
+            if age is None or age < SWEEP_MIN_AGE:
+                known = f"created {age.total_seconds() / 60:.0f} min ago" if age is not None else "of unknown age"
+                log.warning("leaving VM %s (%s) alone: %s, its run may still be going; a run sweeps it once it "
+                            "is %d h old", name, notes, known, SWEEP_MIN_AGE.total_seconds() // 3600)
+                continue
+            log.warning("removing leftover VM of an earlier run: %s (%s)", name, notes)
+            self._remove_vm(name)
+            removed.append(name)
         return removed
 
     def cleanup(self, keep: Keep, failed: bool) -> list[str]:

@@ -4,6 +4,8 @@ A Protocol, so the lab and facts can be driven by a fake session in unit tests.
 """
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -61,3 +63,21 @@ def prop(obj: Any, name: str, default: Any = None) -> Any:
 def has_prop(obj: Any, name: str) -> bool:
     marker = object()
     return prop(obj, name, marker) is not marker
+
+
+_DOTNET_TIME = re.compile(r"(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)?$")
+
+
+def as_datetime(value: Any) -> datetime.datetime | None:
+    """A DateTime property as pypsrp hands it over (CLIXML text with 7 fraction digits) or as a
+    datetime; None when it is neither. A time without a zone is taken as UTC."""
+    if isinstance(value, datetime.datetime):
+        parsed = value
+    else:
+        match = _DOTNET_TIME.match(str(value or "").strip())
+        if match is None:
+            return None
+        fraction = (match.group("fraction") or "0")[:6].ljust(6, "0")
+        zone = (match.group("zone") or "+00:00").replace("Z", "+00:00")
+        parsed = datetime.datetime.fromisoformat(f"{match.group('base')}.{fraction}{zone}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)

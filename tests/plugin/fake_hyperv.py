@@ -24,11 +24,13 @@ class FakeVM:
     dynamic: bool = True
     spoofing: str = "Off"
     boots: int = 0
+    created: str = "2026-11-26T09:00:00.1234567+00:00"  # as pypsrp hands over a DateTime: CLIXML text
 
 
 class FakeSession:
     def __init__(self, *, base_images: tuple[str, ...] = ("C:\\Images\\base.vhdx",), guest_server: bool = True) -> None:
         self.vms: dict[str, FakeVM] = {}
+        self.host_now = "2026-11-26T21:00:00.0000000+00:00"  # the host's clock, 12 h after FakeVM.created
         self.files: set[str] = set(base_images)
         self.calls: list[tuple[str, str, Cmd]] = []  # (where, name, cmd)
         self.fail: dict[str, RemoteError] = {}
@@ -111,6 +113,9 @@ class FakeSession:
             return [RemoteObject.primitive(p["path"] in self.files)]
         if cmd.name == "Get-VMHost":
             return [_obj("VMHost", VirtualHardDiskPath="C:\\VHDs", LogicalProcessorCount=8)]
+        if cmd.name == "Get-CimInstance" and p.get("classname") == "Win32_OperatingSystem":
+            return [_obj("Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_OperatingSystem",
+                         LocalDateTime=self.host_now)]
         if cmd.name == "Get-VMSwitch":
             return [_obj("VMSwitch", Name="Lab", SwitchType="Internal"), _obj("VMSwitch", Name="Uplink", SwitchType="External")]
         if cmd.name == "New-VHD":
@@ -126,6 +131,7 @@ class FakeSession:
             if name and name not in self.vms:
                 raise RemoteError(f'Hyper-V was unable to find a virtual machine with name "{name}".')
             return [_obj("VirtualMachine", Name=v.name, State=v.state, Notes=v.notes, Version="12.0", Generation=2,
+                         CreationTime=v.created,
                          Heartbeat="OkApplicationsHealthy" if v.state == "Running" else None,
                          ParentCheckpointId=None) for v in vms]
         vm = self.vms.get(name) if name else None

@@ -226,17 +226,25 @@ def assert_no_passwords(passwords: Passwords, run: Run, workdir: Path) -> None:
 # ---------------------------------------------------------------- the tests
 
 
-def test_success_leaves_nothing_then_a_killed_run_is_swept(pytester: pytest.Pytester, standalone: Callable[..., Host],
-                                                          passwords: Passwords) -> None:
-    host = standalone()
+CRASHED_LONG_AGO = """
+[[vm]]
+name = "nestedhv-crashed-l1"
+notes = "nestedhv-run:c4a5h3"
+"""  # a scenario VM was created 30 days before the host booted: a leftover of a run that died long ago
+
+
+def test_success_leaves_nothing_and_only_old_leftovers_are_swept(
+        pytester: pytest.Pytester, standalone: Callable[..., Host], passwords: Passwords) -> None:
+    host = standalone(extra=CRASHED_LONG_AGO)
     before = host.vms()
-    assert ours(before) == set()
+    assert ours(before) == {"nestedhv-crashed-l1"}
 
     run = run_suite(pytester.path, host, passwords)
     assert run.ret == 0, run.output[-3000:]
     assert set(run.cases) == set(IDS) and run.failed() == set()
+    assert "removing leftover VM of an earlier run: nestedhv-crashed-l1" in run.output  # old: swept
     after = host.vms()
-    assert set(after) == UNTOUCHABLE  # the run's L1, L2 host side and probe VM are gone
+    assert set(after) == UNTOUCHABLE  # the run's L1, L2 host side and probe VM are gone, and the old leftover
     assert_untouched(before, after)
     assert not [f for f in host.files() if "nestedhv-" in f.lower()]  # and their disks
     assert_no_passwords(passwords, run, pytester.path)
@@ -248,14 +256,13 @@ def test_success_leaves_nothing_then_a_killed_run_is_swept(pytester: pytest.Pyte
     assert len(leftovers) == 1 and next(iter(leftovers)).endswith("-l1")
     (leftover,) = leftovers
 
-    # ... and the next run sweeps it (VM and disk), still never touching what it does not own
+    # ... which the next run leaves alone: minutes old, it could be a run still going on this host
     again = run_suite(pytester.path, host, passwords)
     assert again.ret == 0, again.output[-3000:]
-    assert f"removing leftover VM of an earlier run: {leftover}" in again.output
+    assert f"leaving VM {leftover} (" in again.output and "its run may still be going" in again.output
     final = host.vms()
-    assert set(final) == UNTOUCHABLE
+    assert set(final) == UNTOUCHABLE | {leftover}
     assert_untouched(before, final)
-    assert not [f for f in host.files() if leftover.lower() in f.lower()]
     assert_no_passwords(passwords, again, pytester.path)
 
 

@@ -124,6 +124,17 @@ def test_sweep_removes_earlier_tagged_runs_only() -> None:
     assert lab.outcomes["host-checked"].evidence["swept"] == ["nestedhv-old-l1"]
 
 
+def test_sweep_leaves_a_young_tagged_vm_alone(caplog: pytest.LogCaptureFixture) -> None:
+    # another run may still be going on this host: its VMs are hours younger than any finished run's
+    s = FakeSession()
+    s.vms["nestedhv-busy-l1"] = FakeVM("nestedhv-busy-l1", notes="nestedhv-run:busy", state="Running",
+                                       created="2026-11-26T20:50:00.5000000Z")
+    with caplog.at_level("WARNING", logger="pytest_nestedhv.lab"):
+        assert make_lab(s).reach("host-checked").ok
+    assert "nestedhv-busy-l1" in s.vms
+    assert "leaving VM nestedhv-busy-l1 (nestedhv-run:busy) alone: created 10 min ago" in caplog.text
+
+
 @pytest.mark.parametrize(("keep", "failed", "kept"), [
     ("never", True, False), ("failed", False, False), ("failed", True, True), ("always", False, True),
 ])
@@ -180,3 +191,44 @@ def test_switch_parameters_are_sent_as_switch(guest_server: bool) -> None:
              if reference.get(cmd.name, {}).get("parameters", {}).get(key, {}).get("type") == "SwitchParameter"
              and value is not SWITCH]
     assert wrong == []
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("2026-11-26T20:50:00.5000000Z", "2026-11-26T20:50:00.500000+00:00"),
+    ("2026-11-26T21:50:00.1234567+01:00", "2026-11-26T21:50:00.123456+01:00"),
+    ("2026-11-26T20:50:00", "2026-11-26T20:50:00+00:00"),
+    ("not a time", None),
+    (None, None),
+])
+def test_dotnet_datetimes_as_pypsrp_hands_them_over(raw: object, expected: str | None) -> None:
+    from pytest_nestedhv.hyperv.ports import as_datetime
+
+    parsed = as_datetime(raw)
+    assert (parsed.isoformat() if parsed else None) == expected
+
+
+def test_a_wait_timeout_in_another_language_is_still_a_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from pytest_nestedhv.hyperv import waits
+
+    german = RemoteError("Der Vorgang wurde beendet, da die Bedingung nicht im Zeitlimit erfüllt wurde.",
+                         fqid="OperationFailed,Microsoft.HyperV.PowerShell.Commands.WaitVM", category="InvalidOperation")
+    calls: list[int] = []
+
+    def run(cmd: object, timeout: float) -> list[object]:
+        calls.append(1)
+        if len(calls) < 3:
+            raise german
+        return []
+
+    clock = iter(range(0, 1000, 10))  # each Wait-VM slice of 10 s takes 10 s of the host's time
+    monkeypatch.setattr(waits.time, "monotonic", lambda: next(clock))
+    waits.wait_vm(run, "v", "Heartbeat", waits.WaitSpec("L1 heartbeat", 60, 10), logging.getLogger("t"))
+    assert len(calls) == 3  # two timed-out slices, then success
+
+    # the same error at once (not a timeout) ends the wait with its text
+    monkeypatch.setattr(waits.time, "monotonic", lambda: 0)
+    with pytest.raises(waits.WaitFailed, match="Der Vorgang"):
+        waits.wait_vm(lambda cmd, t: (_ for _ in ()).throw(german), "v", "Heartbeat",
+                      waits.WaitSpec("L1 heartbeat", 60, 10), logging.getLogger("t"))
