@@ -145,3 +145,11 @@ def test_install_windows_feature_errors_name_the_add_command_class() -> None:
     err = _error("Install-WindowsFeature", ("Nmae", "Hyper-V"))
     assert err.fqid == "NamedParameterNotFound,Microsoft.Windows.ServerManager.Commands.AddWindowsFeatureCommand"
 
+
+
+def test_a_hyperv_object_parameter_refuses_what_a_client_can_send() -> None:
+    # over remoting a VM object arrives deserialized: Windows cannot bind it to -VM, nor a name string
+    err = _error("Start-VM", ("VM", "web1"))
+    assert err.message == ('Cannot bind parameter \'VM\'. Cannot convert the "web1" value of type "System.String" '
+                           'to type "Microsoft.HyperV.PowerShell.VirtualMachine".')
+    assert err.fqid == "CannotConvertArgumentNoMessage,Microsoft.HyperV.PowerShell.Commands.StartVM"

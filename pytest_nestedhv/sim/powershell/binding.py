@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import PSError
 from .reference import ACTION_PREFERENCES, COMMON_PARAMETERS, Parameter, ParameterSet, Reference, Signature
+from .values import PSOut
 
 _INT_TYPES = {
     "Int16": "System.Int16", "Int32": "System.Int32", "Int64": "System.Int64", "UInt16": "System.UInt16",
@@ -194,6 +195,24 @@ def _validate_nulls(sig: Signature, param: Parameter, value: Any, mandatory: boo
                             "ParameterArgumentValidationErrorEmptyStringNotAllowed", category="InvalidData")
 
 
+def _is_hyperv_object(base: str, ref: Reference) -> bool:
+    return base in ref.output_types or base.startswith("VM") or base in ("VirtualMachineBase", "HardDiskDrive")
+
+
+def _object_error(sig: Signature, param: Parameter, item: Any, base: str) -> PSError:
+    """A Hyper-V object parameter given a value from the client: what arrives is a deserialized
+    property bag (or a string), which PowerShell cannot turn back into the live .NET object."""
+    names = getattr(getattr(item, "PSObject", None), "type_names", None) or []
+    type_name = names[0] if names else "System.String" if isinstance(item, str) else type(item).__name__
+    text = str(getattr(getattr(item, "PSObject", None), "to_string", None) or item)
+    return binding_error(
+        sig,
+        f"Cannot bind parameter '{param.name}'. Cannot convert the \"{text}\" value of type \"{type_name}\" to type "
+        f"\"Microsoft.HyperV.PowerShell.{base}\".",
+        "CannotConvertArgumentNoMessage",
+    )
+
+
 def convert(sig: Signature, param: Parameter, raw: Any, ref: Reference) -> Any:
     """Convert one argument to the parameter's declared type."""
     value = _plain(raw)
@@ -225,6 +244,8 @@ def convert(sig: Signature, param: Parameter, raw: Any, ref: Reference) -> Any:
             return _to_timespan(sig, param, item)
         if ref.enum_type(base) is not None:
             return _to_enum(sig, param, item, ref)
+        if _is_hyperv_object(base, ref) and not isinstance(item, PSOut):
+            raise _object_error(sig, param, item, base)
         return item
 
     if is_array:
