@@ -71,10 +71,24 @@ def require_not_off(run: Callable[[Cmd, float], list[Any]], vm_name: str, label:
         vms = run(Cmd.of("Get-VM", Name=vm_name), SLACK_S)
         state = str(prop(vms[0], "State", "")) if vms else "missing"
         if state in ("Off", "missing", "OffCritical"):
-            status = str(prop(vms[0], "Status", "")) if vms else ""
-            raise WaitFailed(f"{label}: VM '{vm_name}' turned {state} while waiting" + (f" ({status})" if status else ""))
+            why = last_vm_error(run, vm_name)
+            raise WaitFailed(f"{label}: VM '{vm_name}' turned {state} while waiting" + (f": {why}" if why else ""))
 
     return check
+
+
+WORKER_LOG = "Microsoft-Windows-Hyper-V-Worker-Admin"
+
+
+def last_vm_error(run: Callable[[Cmd, float], list[Any]], vm_name: str) -> str | None:
+    """The newest error the VM's worker process logged (why it stopped), where the VM runs."""
+    try:
+        events = run(Cmd.of("Get-WinEvent", FilterHashtable={"LogName": WORKER_LOG, "Level": 2}, MaxEvents=10),
+                     SLACK_S)
+    except RemoteError:  # "No events were found ..." or no access: the state alone must do
+        return None
+    return next((" ".join(str(prop(e, "Message", "")).split()) for e in events
+                 if f"'{vm_name}'" in str(prop(e, "Message", ""))), None)
 
 
 def host_runner(session: SessionLike) -> Callable[[Cmd, float], list[Any]]:

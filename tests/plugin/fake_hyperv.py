@@ -116,6 +116,10 @@ class FakeSession:
         if cmd.name == "Get-CimInstance" and p.get("classname") == "Win32_OperatingSystem":
             return [_obj("Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_OperatingSystem",
                          LocalDateTime=self.host_now)]
+        if cmd.name == "Get-WinEvent":  # the worker log says why a VM stopped
+            return [_obj("System.Diagnostics.Eventing.Reader.EventLogRecord", Id=18590, Level=2,
+                         Message=f"'{v.name}' has encountered a fatal error.") for v in self.vms.values()
+                    if v.name in self.turns_off and v.state == "Off"]
         if cmd.name == "Get-VMSwitch":
             return [_obj("VMSwitch", Name="Lab", SwitchType="Internal"), _obj("VMSwitch", Name="Uplink", SwitchType="External")]
         if cmd.name == "New-VHD":

@@ -72,6 +72,8 @@ def test_vm_that_turns_off_while_awaited_fails_at_once() -> None:
     outcome = lab.reach("l1-booted")
     assert not outcome.ok
     assert "turned Off" in (outcome.error or "")
+    # the reason comes from the worker log, as a person would look it up
+    assert "'nestedhv-abc123-l1' has encountered a fatal error." in (outcome.error or "")
     assert s.names().count("Wait-VM") == 1  # not 60 slices
 
 
