@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..remote.commands import Cmd
+from ..remote.objects import DESERIALIZED
 
 
 class RemoteObjectLike(Protocol):
@@ -42,7 +43,7 @@ def flatten(result: Any) -> list[Any]:
 def type_names(obj: Any) -> list[str]:
     """Type names without the 'Deserialized.' prefix objects from a guest carry."""
     names = getattr(obj, "type_names", None) or []
-    return [n[len("Deserialized."):] if n.startswith("Deserialized.") else n for n in names]
+    return [n.removeprefix(DESERIALIZED) for n in names]
 
 
 def has_type(obj: Any, name: str) -> bool:

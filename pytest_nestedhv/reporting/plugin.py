@@ -9,10 +9,9 @@ host, the history and history.html.
 """
 from __future__ import annotations
 
-from html import escape
-
 import os
 import sys
+from html import escape
 from pathlib import Path
 from types import ModuleType
 from typing import Any
