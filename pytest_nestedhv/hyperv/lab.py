@@ -70,6 +70,7 @@ class LabConfig:
     inner_image: str | None = None
     switch: str | None = None  # the host switch for the L1 (--nested-switch); None: picked in preflight
     memory_bytes: int = 4 * GIB
+    processor_count: int = 2
     l2_memory_bytes: int = 512 * 1024**2
     negative_memory_bytes: int = 2 * GIB
     boot_timeout_s: int = 600
@@ -245,8 +246,11 @@ class Lab:
         # Tag first, so that even a half-configured VM is found by cleanup and later sweeps.
         self._change(Cmd.of("Set-VM", Name=name, Notes=self.names.tag))
         self._change(Cmd.of("Set-VMMemory", VMName=name, DynamicMemoryEnabled=False))
-        if expose:  # only while the VM is Off, which a new VM is
-            self._change(Cmd.of("Set-VMProcessor", VMName=name, ExposeVirtualizationExtensions=True))
+        # only while the VM is Off, which a new VM is; a guest running Hyper-V and an L2 wants 2 vCPUs
+        processor: dict[str, Any] = {"Count": self.config.processor_count}
+        if expose:
+            processor["ExposeVirtualizationExtensions"] = True
+        self._change(Cmd.of("Set-VMProcessor", VMName=name, **processor))
         self._change(Cmd.of("Set-VMNetworkAdapter", VMName=name, MacAddressSpoofing="On"))
 
     def _boot(self, name: str, label: str) -> None:

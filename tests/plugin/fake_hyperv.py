@@ -149,7 +149,7 @@ class FakeSession:
             if vm.state != "Off":
                 raise RemoteError("The operation cannot be performed while the virtual machine is in its current state.",
                                   fqid="InvalidState,Microsoft.HyperV.PowerShell.Commands.SetVMProcessor", category="InvalidOperation")
-            vm.expose = p["exposevirtualizationextensions"]
+            vm.expose = p.get("exposevirtualizationextensions", vm.expose)
             return []
         if cmd.name == "Set-VMNetworkAdapter":
             vm.spoofing = p["macaddressspoofing"]

@@ -31,6 +31,8 @@ def test_full_chain_reaches_l2_booted_in_order() -> None:
     assert [p.step for p in lab.timeline] == list(CHAIN[: CHAIN.index(req.STEP_L2_BOOT) + 1])
     l1 = s.vms["nestedhv-abc123-l1"]
     assert l1.notes == "nestedhv-run:abc123" and l1.expose and not l1.dynamic and l1.spoofing == "On"
+    processor = next(cmd for _, name, cmd in s.calls if name == "Set-VMProcessor")
+    assert processor.param("Count") == 2  # Hyper-V in the guest plus an L2: two vCPUs
     host = s.names()
     # extensions exposed before the first Start-VM (only possible while Off)
     assert host.index("Set-VMProcessor") < host.index("Start-VM")
