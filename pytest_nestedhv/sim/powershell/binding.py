@@ -15,14 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import PSError
-from .reference import ACTION_PREFERENCES, COMMON_PARAMETERS, Parameter, ParameterSet, Reference, Signature
+from .reference import ACTION_PREFERENCES, COMMON_PARAMETERS, NET_INTEGERS, Parameter, ParameterSet, Reference, Signature
 from .values import PSOut
 
-_INT_TYPES = {
-    "Int16": "System.Int16", "Int32": "System.Int32", "Int64": "System.Int64", "UInt16": "System.UInt16",
-    "UInt32": "System.UInt32", "UInt64": "System.UInt64", "Byte": "System.Byte", "int": "System.Int32",
-    "ushort": "System.UInt16", "long": "System.Int64",
-}
 _COMMON = {name.lower() for name in COMMON_PARAMETERS} | {"whatif", "confirm"}
 
 
@@ -234,8 +229,8 @@ def convert(sig: Signature, param: Parameter, raw: Any, ref: Reference) -> Any:
     def one(item: Any) -> Any:
         if base == "String":
             return " ".join(str(v) for v in item) if isinstance(item, list) else str(item)
-        if base in _INT_TYPES:
-            return _to_int(sig, param, item, _INT_TYPES[base])
+        if base in NET_INTEGERS:
+            return _to_int(sig, param, item, NET_INTEGERS[base])
         if base == "Boolean":
             return _to_bool(sig, param, item)
         if base == "Guid":

@@ -50,8 +50,14 @@ _CLASS_OVERRIDES = {
 }
 
 
-_NET_INTEGERS = {"int": "System.Int32", "uint": "System.UInt32", "byte": "System.Byte", "ushort": "System.UInt16",
-                 "long": "System.Int64", "ulong": "System.UInt64", "short": "System.Int16"}
+# Every spelling of an integer type the reference uses (C# keywords in output_types and enums,
+# .NET short names in signatures) -> the .NET type.
+NET_INTEGERS = {
+    "int": "System.Int32", "uint": "System.UInt32", "byte": "System.Byte", "ushort": "System.UInt16",
+    "long": "System.Int64", "ulong": "System.UInt64", "short": "System.Int16",
+    **{name.removeprefix("System."): name for name in ("System.Int16", "System.Int32", "System.Int64", "System.UInt16",
+                                                         "System.UInt32", "System.UInt64", "System.Byte")},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +164,6 @@ def load_reference() -> Reference:
     aliases = {k.lower(): v for k, v in data.get("module_aliases", {}).items() if not k.startswith("_")}
     raw_enums = {k: v for k, v in data["enums"].items() if not k.startswith("_")}
     enums = {k: dict(v["values"]) for k, v in raw_enums.items()}
-    underlying = {k: _NET_INTEGERS.get(v.get("underlying_type", "int"), "System.Int32") for k, v in raw_enums.items()}
+    underlying = {k: NET_INTEGERS.get(v.get("underlying_type", "int"), "System.Int32") for k, v in raw_enums.items()}
     output_types = {k: v for k, v in data["output_types"].items() if not k.startswith("_")}
     return Reference(signatures, aliases, enums, underlying, output_types)

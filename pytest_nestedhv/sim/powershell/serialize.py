@@ -35,13 +35,9 @@ from psrpcore.types import (
 )
 from psrpcore.types._enum import PSEnumMeta
 
-from .reference import Reference
+from .reference import NET_INTEGERS, Reference
 from .values import EnumValue, PSOut, Version
 
-_INT_BY_DECLARED = {
-    "long": PSInt64, "ulong": PSUInt64, "int": PSInt, "uint": PSUInt, "short": PSInt16,
-    "ushort": PSUInt16, "byte": PSByte,
-}
 # Declared property types of objects outside cmdlets.json's output_types (their .NET / CIM
 # declarations), so integers travel with Windows' widths: CIM uint32/uint64 as U32/U64.
 EXTRA_DECLARED: dict[str, dict[str, str]] = {
@@ -61,6 +57,7 @@ EXTRA_DECLARED: dict[str, dict[str, str]] = {
 }
 _UNDERLYING = {"System.Int32": PSInt, "System.UInt32": PSUInt, "System.Int64": PSInt64, "System.UInt16": PSUInt16,
                "System.Byte": PSByte, "System.Int16": PSInt16, "System.UInt64": PSUInt64}
+_INT_BY_DECLARED = {spelling: _UNDERLYING[net] for spelling, net in NET_INTEGERS.items()}
 
 
 @functools.cache  # one class per enum member: classes are immutable and registered by psrpcore
