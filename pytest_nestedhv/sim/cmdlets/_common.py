@@ -17,6 +17,11 @@ HV_COMMANDS = "Microsoft.HyperV.PowerShell.Commands."
 VIRT_EXC = "Microsoft.HyperV.PowerShell.VirtualizationException"
 
 
+def as_list(value: Any) -> list[Any]:
+    """A parameter value as a list: PowerShell passes one value where an array is declared too."""
+    return value if isinstance(value, list) else [value]
+
+
 def command_class(call: Call) -> str:
     """Get-VM -> GetVM, the class-name part of a Hyper-V FullyQualifiedErrorId."""
     return call.name.replace("-", "")
@@ -115,7 +120,7 @@ def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -
     node = call.ctx.node
     if call.has(object_param):
         objs = call.params[object_param]
-        for obj in objs if isinstance(objs, list) else [objs]:
+        for obj in as_list(objs):
             vm = resolve_vm_object(call, obj)
             if vm is None:
                 call.write_error(not_found(call, _display_name(obj)))
@@ -134,7 +139,7 @@ def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -
     if names is None:
         yield from emit(list(node.vms))
         return
-    for name in names if isinstance(names, list) else [names]:
+    for name in as_list(names):
         matches = node.find_vms(name)
         if not matches and not has_wildcard(name):
             call.write_error(not_found(call, name))

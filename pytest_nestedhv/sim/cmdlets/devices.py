@@ -1,14 +1,14 @@
 """VM devices: processor, memory, network adapters, integration services, hard disk drives."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..model import rules
-from ..model.state import VM, NetAdapter, wildcard_match
+from ..model.state import VM, NetAdapter, Node, wildcard_match
 from ..powershell.cmdlet import Call, Impl
 from ..powershell.errors import PSError
-from ._common import (HV_COMMANDS, VIRT_EXC, changed, invalid_state, model_of, now,
+from ._common import (HV_COMMANDS, VIRT_EXC, as_list, changed, invalid_state, model_of, now,
                       require_hyperv, resolve_vm_object, target_vms)
 from ._hvobjects import adapter_out, hard_disk_out, integration_services, memory_out, processor_out
 from .vm import memory_change_error, switch_not_found
@@ -18,17 +18,22 @@ def _vms(call: Call, device_param: str | None = None) -> list[VM]:
     """VMs by -VMName, -VM, or device objects (-VMProcessor / -VMMemory) that point back to them."""
     if device_param and call.has(device_param):
         objs = call.params[device_param]
-        found = [resolve_vm_object(call, o) for o in (objs if isinstance(objs, list) else [objs])]
+        found = [resolve_vm_object(call, o) for o in as_list(objs)]
         return [vm for vm in found if vm is not None]
     return list(target_vms(call, name_param="VMName"))
 
 
-def get_vm_processor(call: Call) -> Iterator[Any]:
-    require_hyperv(call)
-    with call.ctx.world.lock:
-        now(call)
-        outs = [processor_out(call.ctx.node, vm) for vm in _vms(call)]
-    yield from outs
+def _device_getter(build: Callable[[Node, VM], Any]) -> Impl:
+    """Get-VMProcessor, Get-VMMemory: one object per VM, built by ``build``."""
+
+    def get(call: Call) -> Iterator[Any]:
+        require_hyperv(call)
+        with call.ctx.world.lock:
+            now(call)
+            outs = [build(call.ctx.node, vm) for vm in _vms(call)]
+        yield from outs
+
+    return get
 
 
 def set_vm_processor(call: Call) -> Iterator[Any]:
@@ -61,14 +66,6 @@ def set_vm_processor(call: Call) -> Iterator[Any]:
             changed(call)
             if p.get("Passthru"):
                 outs.append(processor_out(node, vm))
-    yield from outs
-
-
-def get_vm_memory(call: Call) -> Iterator[Any]:
-    require_hyperv(call)
-    with call.ctx.world.lock:
-        now(call)
-        outs = [memory_out(call.ctx.node, vm) for vm in _vms(call)]
     yield from outs
 
 
@@ -106,13 +103,13 @@ def _adapters(call: Call) -> list[tuple[VM, NetAdapter]]:
     node = call.ctx.node
     if call.has("VMNetworkAdapter"):
         objs = call.params["VMNetworkAdapter"]
-        pairs = [model_of(o) for o in (objs if isinstance(objs, list) else [objs])]
+        pairs = [model_of(o) for o in as_list(objs)]
         return [pair for pair in pairs if isinstance(pair, tuple) and any(pair[0] is vm for vm in node.vms)]
     if call.params.get("ManagementOS"):
         return []  # assumption: the host's own virtual NICs are not modelled
     vms = list(node.vms) if call.params.get("All") else list(target_vms(call, name_param="VMName"))
     name = call.params.get("Name")
-    names = name if isinstance(name, list) else [name] if name else None
+    names = as_list(name) if name else None
     return [(vm, a) for vm in vms for a in vm.adapters if names is None or any(wildcard_match(n, a.name) for n in names)]
 
 
@@ -200,9 +197,9 @@ def get_vm_hard_disk_drive(call: Call) -> Iterator[Any]:
 
 
 CMDLETS: dict[str, Impl] = {
-    "Get-VMProcessor": get_vm_processor,
+    "Get-VMProcessor": _device_getter(processor_out),
     "Set-VMProcessor": set_vm_processor,
-    "Get-VMMemory": get_vm_memory,
+    "Get-VMMemory": _device_getter(memory_out),
     "Set-VMMemory": set_vm_memory,
     "Get-VMNetworkAdapter": get_vm_network_adapter,
     "Set-VMNetworkAdapter": set_vm_network_adapter,

@@ -10,7 +10,7 @@ from ..model import events
 from ..model.state import EventRecord, Node, wildcard_match
 from ..powershell.cmdlet import Call, Impl
 from ..powershell.errors import PSError
-from ._common import now
+from ._common import as_list, now
 from ._reference import plain_object
 
 COMMAND = "Microsoft.PowerShell.Commands.GetWinEventCommand"
@@ -37,10 +37,6 @@ def record_out(node: Node, r: EventRecord) -> Any:
     }, to_string="System.Diagnostics.Eventing.Reader.EventLogRecord")
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def _as_time(value: Any) -> dt.datetime:
     when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
@@ -48,13 +44,13 @@ def _as_time(value: Any) -> dt.datetime:
 
 def _matches(r: EventRecord, f: dict[str, Any]) -> bool:
     keys = {k.lower(): v for k, v in f.items()}
-    if "logname" in keys and not any(wildcard_match(n, r.log_name) for n in _as_list(keys["logname"])):
+    if "logname" in keys and not any(wildcard_match(n, r.log_name) for n in as_list(keys["logname"])):
         return False
-    if "providername" in keys and not any(wildcard_match(n, r.provider) for n in _as_list(keys["providername"])):
+    if "providername" in keys and not any(wildcard_match(n, r.provider) for n in as_list(keys["providername"])):
         return False
-    if "id" in keys and r.event_id not in [int(i) for i in _as_list(keys["id"])]:
+    if "id" in keys and r.event_id not in [int(i) for i in as_list(keys["id"])]:
         return False
-    if "level" in keys and r.level not in [int(i) for i in _as_list(keys["level"])]:
+    if "level" in keys and r.level not in [int(i) for i in as_list(keys["level"])]:
         return False
     if "starttime" in keys and r.time_created < _as_time(keys["starttime"]):
         return False
@@ -70,13 +66,13 @@ def get_win_event(call: Call) -> Iterator[Any]:
         records = list(node.events)
         logs = known_logs(node)
     if "FilterHashtable" in p:
-        filters = [dict(f) for f in _as_list(p["FilterHashtable"])]
+        filters = [dict(f) for f in as_list(p["FilterHashtable"])]
     elif "ProviderName" in p:
         filters = [{"ProviderName": p["ProviderName"]}]
     else:
         filters = [{"LogName": p.get("LogName") or ["*"]}]
     for f in filters:
-        for name in _as_list(f.get("LogName") or f.get("logname") or []):
+        for name in as_list(f.get("LogName") or f.get("logname") or []):
             if not any(wildcard_match(name, log) for log in logs):
                 raise PSError(f'There is not an event log on the localhost computer that matches "{name}".',
                               category="ObjectNotFound", fqid=f"NoMatchingLogsFound,{COMMAND}", target=name,

@@ -8,7 +8,7 @@ from ..model.state import Node, wildcard_match
 from ..powershell.cmdlet import Call, Impl
 from ..powershell.errors import PSError, command_not_found
 from ..powershell.values import EnumValue
-from ._common import changed, now
+from ._common import as_list, changed, now
 from ._reference import plain_object
 from .system import restart_node, virtualization_offered
 
@@ -83,8 +83,7 @@ def get_windows_feature(call: Call) -> Iterator[Any]:
 
 
 def _feature_names(values: Any) -> list[str]:
-    items = values if isinstance(values, list) else [values]
-    return [getattr(v, "get", lambda _k: v)("Name") if not isinstance(v, str) else v for v in items]
+    return [getattr(v, "get", lambda _k: v)("Name") if not isinstance(v, str) else v for v in as_list(values)]
 
 
 def _result(success: bool, restart: str, exit_code: tuple[str, int], features: list[str]) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 from ..model.state import VM, Snapshot, wildcard_match
 from ..powershell.cmdlet import Call, Impl
 from ..powershell.errors import PSError
-from ._common import HV_COMMANDS, VIRT_EXC, changed, model_of, now, require_hyperv, target_vms
+from ._common import HV_COMMANDS, VIRT_EXC, as_list, changed, model_of, now, require_hyperv, target_vms
 from ._hvobjects import snapshot_out
 
 
@@ -59,7 +59,7 @@ def remove_vm_snapshot(call: Call) -> Iterator[Any]:
         now(call)
         if call.has("VMSnapshot"):
             objs = p["VMSnapshot"]
-            pairs = [model_of(o) for o in (objs if isinstance(objs, list) else [objs])]
+            pairs = [model_of(o) for o in as_list(objs)]
             pairs = [pr for pr in pairs if isinstance(pr, tuple)]
         else:
             names = p.get("Name")

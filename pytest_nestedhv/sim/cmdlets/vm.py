@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..model import lifecycle, rules
-from ..model.state import VM, DiskFile, HardDisk
+from ..model.state import VM, DiskFile, HardDisk, Node
 from ..model.world import new_vm
 from ..powershell.cmdlet import Call, Impl
 from ..powershell.errors import PSError
@@ -103,6 +103,14 @@ def start_vm(call: Call) -> Iterator[Any]:
     yield from outs
 
 
+def _passthru(call: Call, node: Node, vm: VM) -> list[Any]:
+    """-Passthru: the VM as it is now."""
+    if not call.params.get("Passthru"):
+        return []
+    with call.ctx.world.lock:
+        return [vm_out(node, vm, now(call))]
+
+
 def stop_vm(call: Call) -> Iterator[Any]:
     require_hyperv(call)
     world, node = call.ctx.world, call.ctx.node
@@ -131,9 +139,7 @@ def stop_vm(call: Call) -> Iterator[Any]:
             with world.lock:
                 lifecycle.turn_off(world, node, vm, now(call))
         changed(call)
-        if call.params.get("Passthru"):
-            with world.lock:
-                outs.append(vm_out(node, vm, now(call)))
+        outs.extend(_passthru(call, node, vm))
     yield from outs
 
 
@@ -248,9 +254,7 @@ def wait_vm(call: Call) -> Iterator[Any]:
                                      fqid=f"OperationFailed,{HV_COMMANDS}WaitVM", target=vm.name,
                                      exception_type=VIRT_EXC))
             continue
-        if call.params.get("Passthru"):
-            with world.lock:
-                outs.append(vm_out(node, vm, now(call)))
+        outs.extend(_passthru(call, node, vm))
     yield from outs
 
 
