@@ -28,28 +28,29 @@ from pytest_nestedhv.sim.server.echo_engine import EchoEngine
 MODES = [("basic", False), ("ntlm", False), ("basic", True), ("ntlm", True), ("negotiate", False)]
 
 
+def _wsman(port: int, password: str, auth: str, https: bool, ca: str | None) -> WSMan:
+    return WSMan("127.0.0.1", port=port, username="bench", password=password, ssl=https, auth=auth,
+                 encryption="never" if auth == "basic" and not https else "auto",
+                 cert_validation=ca if https and ca else False)
+
+
+def _timed_invoke(pool: RunspacePool, cmdlet: str, name: str, value: str) -> tuple[PowerShell, float]:
+    ps = PowerShell(pool)
+    ps.add_cmdlet(cmdlet).add_parameter(name, value)
+    start = time.perf_counter()
+    ps.invoke()
+    return ps, time.perf_counter() - start
+
+
 def measure(auth: str, https: bool, invokes: int) -> tuple[float, float]:
     password = secrets.token_urlsafe(16)
     with SimServer(EchoEngine(), users={"bench": password}, https=https, auth=auth) as server:
-        wsman = WSMan(
-            "127.0.0.1",
-            port=server.port,
-            username="bench",
-            password=password,
-            ssl=https,
-            auth=auth,
-            encryption="never" if auth == "basic" and not https else "auto",
-            cert_validation=str(server.ca_path) if https else False,
-        )
-        with RunspacePool(wsman) as pool:
+        with RunspacePool(_wsman(server.port, password, auth, https, str(server.ca_path))) as pool:
             timings: list[float] = []
             before = server.request_count
             for _ in range(invokes):
-                ps = PowerShell(pool)
-                ps.add_cmdlet("Get-VM").add_parameter("Name", "vm1")
-                start = time.perf_counter()
-                ps.invoke()
-                timings.append(time.perf_counter() - start)
+                ps, seconds = _timed_invoke(pool, "Get-VM", "Name", "vm1")
+                timings.append(seconds)
                 # close() is one more request (Signal terminate) outside the timed invoke
                 requests_before_close = server.request_count
                 ps.close()
@@ -71,17 +72,9 @@ def measure_standalone(auth: str, https: bool, invokes: int) -> float:
             url, *rest = server.stdout.readline().split()
             ca = rest[0].removeprefix("ca=") if rest else None
             port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
-            wsman = WSMan("127.0.0.1", port=port, username="bench", password=password, ssl=https, auth=auth,
-                          encryption="never" if auth == "basic" and not https else "auto",
-                          cert_validation=ca if https else False)
-            with RunspacePool(wsman) as pool:
-                timings: list[float] = []
-                for _ in range(invokes):
-                    ps = PowerShell(pool)
-                    ps.add_cmdlet("Test-Path").add_parameter("Path", "C:\\Images\\ws2025.vhdx")
-                    start = time.perf_counter()
-                    ps.invoke()
-                    timings.append(time.perf_counter() - start)
+            with RunspacePool(_wsman(port, password, auth, https, ca)) as pool:
+                timings = [_timed_invoke(pool, "Test-Path", "Path", "C:\\Images\\ws2025.vhdx")[1]
+                           for _ in range(invokes)]
         finally:
             server.terminate()
             server.wait(10)
