@@ -117,24 +117,21 @@ def target_vms(call: Call, name_param: str = "Name", object_param: str = "VM") -
                 seen.add(vm.id)
                 yield vm
 
-    node = call.ctx.node
-    if call.has(object_param):
-        objs = call.params[object_param]
-        for obj in as_list(objs):
+    def from_objects(objs: Iterable[Any]) -> Iterator[VM]:
+        for obj in objs:
             vm = resolve_vm_object(call, obj)
             if vm is None:
                 call.write_error(not_found(call, _display_name(obj)))
             else:
                 yield from emit([vm])
+
+    node = call.ctx.node
+    if call.has(object_param):
+        yield from from_objects(as_list(call.params[object_param]))
         return
     names = call.params.get(name_param)
     if names is None and call.expects_input:
-        for obj in call.input:
-            vm = resolve_vm_object(call, obj)
-            if vm is None:
-                call.write_error(not_found(call, _display_name(obj)))
-            else:
-                yield from emit([vm])
+        yield from from_objects(call.input)
         return
     if names is None:
         yield from emit(list(node.vms))
