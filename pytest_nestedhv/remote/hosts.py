@@ -78,7 +78,7 @@ class HostPool:
 
     def set_scenario(self, label: str, scenario: Any) -> None:
         self._hosts[label].scenario = scenario
-        password = getattr(getattr(scenario, "guest", None), "admin_password", "")
+        password = scenario.guest.admin_password
         self.mask.add(password)
 
     def opened(self) -> list[NestedHost]:
@@ -157,7 +157,7 @@ def _start_sim(scenario: Any, password: Secret) -> Any:
     from ..sim.server import Faults, SimServer
 
     f = scenario.faults
-    faults = Faults(latency_ms=float(getattr(f, "latency_ms", 0) or 0), drop_rate=float(getattr(f, "drop_rate", 0) or 0))
+    faults = Faults(latency_ms=float(f.latency_ms), drop_rate=float(f.drop_rate))
     engine = Engine(World.from_scenario(scenario))
     server = SimServer(engine, users={SIM_USER: password.reveal()}, host="127.0.0.1", port=0, https=True,
                        auth=SIM_AUTH, faults=faults)
