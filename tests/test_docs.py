@@ -95,3 +95,11 @@ def test_every_cited_anchor_exists(doc: dict[str, str]) -> None:
 
 def test_readme_links_the_requirements() -> None:
     assert "docs/requirements.md" in (ROOT / "README.md").read_text("utf-8")
+
+
+def test_the_source_distribution_carries_the_docs() -> None:
+    # MANIFEST.in puts the cited page into the sdist (the wheel has no use for it)
+    included = [line.split()[1] for line in (ROOT / "MANIFEST.in").read_text("utf-8").splitlines()
+                if line.startswith("include ")]
+    assert "docs/requirements.md" in included
+    assert all((ROOT / path).is_file() for path in included), included
