@@ -1,6 +1,6 @@
 """Facts about a host, one VM and an L1 guest, gathered with few round trips.
 
-Where each fact lives is nested-facts.md section 2. Facts are plain frozen dataclasses with
+Where each fact lives: docs/requirements.md#factswhere. Facts are plain frozen dataclasses with
 ``to_dict()`` so reports can store them as JSON; judging them is requirements.py's job.
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ from .wire import iso
 log = logging.getLogger("pytest_nestedhv.reporting")
 
 HYPERVISOR_PROVIDER = "Microsoft-Windows-Hyper-V-Hypervisor"
-# nested-facts.md section 3: the logs worth collecting on failure
+# docs/requirements.md#logscollected: the logs worth collecting on failure
 HYPERV_LOGS = (
     "Microsoft-Windows-Hyper-V-Worker-Admin",
     "Microsoft-Windows-Hyper-V-VMMS-Admin",

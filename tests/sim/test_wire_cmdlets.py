@@ -218,7 +218,7 @@ def test_cim_facts_of_a_healthy_intel_host(host: WireHost) -> None:
     assert wire_tag(cs, "TotalPhysicalMemory") == ("U64", str(64 * GB))  # CIM uint64
     (cpu,) = host.ok(cmd("Get-CimInstance", ClassName="Win32_Processor"))
     assert prop(cpu, "Manufacturer") == "GenuineIntel"
-    # nested-facts §2: with a hypervisor running the virtualization features read False
+    # docs/requirements.md#hostcpu: with a hypervisor running the virtualization features read False
     assert prop(cpu, "VirtualizationFirmwareEnabled") is False
     (os_,) = host.ok(cmd("Get-CimInstance", ClassName="Win32_OperatingSystem"))
     assert prop(os_, "BuildNumber") == "26100"

@@ -50,7 +50,7 @@ def test_guest_registry_and_processor_facts(host: WireHost) -> None:
     assert prop(cv, "CurrentBuild") == "26100"
     assert prop(cv, "PSComputerName") == "pd-facts"
     (cpu,) = host.in_guest("pd-facts", "Get-CimInstance", ClassName="Win32_Processor").output
-    # extensions exposed and no hypervisor inside: the guest sees VT-x (nested-facts §2)
+    # extensions exposed and no hypervisor inside: the guest sees VT-x (docs/requirements.md#guestextensions-visible)
     assert prop(cpu, "VMMonitorModeExtensions") is True
     assert prop(cpu, "SecondLevelAddressTranslationExtensions") is True
 

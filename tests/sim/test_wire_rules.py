@@ -1,4 +1,4 @@
-"""nested-facts.md end to end through pypsrp: one test per rule of §1 and per §3 text the model
+"""docs/requirements.md end to end through pypsrp: one test per rule and per error text the model
 produces, each on the shipped scenario that shows it (or a copy changed in one named field).
 """
 from __future__ import annotations
@@ -277,7 +277,7 @@ def test_wait_vm_timeout(default: WireHost) -> None:
 
 
 def test_client_sku_has_no_server_manager_cmdlets() -> None:
-    # nested-facts §4.7: Install-WindowsFeature is the server path, DISM the client one
+    # docs/requirements.md#guesthyperv-install: Install-WindowsFeature is the server path, DISM the client one
     with WireHost.start("amd-win10") as host:
         result = host.run(cmd("Get-WindowsFeature", Name="Hyper-V"))
         assert result.failed and result.only_error().fq_error == "CommandNotFoundException"

@@ -46,7 +46,7 @@ def set_vm_processor(call: Call) -> Iterator[Any]:
             count_change = "Count" in p and int(p["Count"]) != vm.processor_count
             toggle = ("ExposeVirtualizationExtensions" in p
                       and bool(p["ExposeVirtualizationExtensions"]) != vm.expose_virtualization_extensions)
-            # nested-facts §1: only while Off; a [faults] regression lets the toggle through
+            # docs/requirements.md#vmtoggle-while-running: only while Off; a [faults] regression lets the toggle through
             refused_toggle = toggle and not world.faults.accept_toggle_while_running
             if (count_change or refused_toggle) and vm.state != "Off":
                 call.write_error(invalid_state(call, vm))

@@ -1,4 +1,4 @@
-"""Windows facts (nested-facts §2): CIM classes, registry keys, services, restart, bcdedit."""
+"""Windows facts (docs/requirements.md#factswhere): CIM classes, registry keys, services, restart, bcdedit."""
 from __future__ import annotations
 
 import datetime as dt
@@ -80,7 +80,7 @@ def cim_objects(call: Call, class_name: str) -> list[Any] | None:
             "Caption": "AMD64 Family 25 Model 1 Stepping 1" if amd else "Intel64 Family 6 Model 106 Stepping 6",
             "Architecture": 9, "NumberOfCores": max(1, node.os.logical_processors // (1 if guest else 2)),
             "NumberOfLogicalProcessors": node.os.logical_processors, "MaxClockSpeed": 2000, "Status": "OK",
-            # nested-facts §2: with a hypervisor running these read False
+            # docs/requirements.md#hostcpu: with a hypervisor running these read False
             "VirtualizationFirmwareEnabled": offered, "SecondLevelAddressTranslationExtensions": offered,
             "VMMonitorModeExtensions": offered,
         })]

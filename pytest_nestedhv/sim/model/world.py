@@ -138,7 +138,7 @@ class World:
 
     def direct(self, node: Node, vm_name: str, user: str, password: str) -> Node:
         """PowerShell Direct from ``node`` into its VM ``vm_name``: the guest node, or PSError
-        with the texts of nested-facts §3 (as Invoke-Command -VMName writes them)."""
+        with the texts of docs/requirements.md#textpowershell-direct (as Invoke-Command -VMName writes them)."""
         with self.lock:
             self.refresh()
             matches = [vm for vm in node.vms if vm.name.lower() == vm_name.lower()]
