@@ -140,6 +140,8 @@ def test_nightly_runs_tell_a_regression_window_from_a_same_build_flake(
     assert {"host-checked", "l1-booted", "hyperv-installed", "l2-booted"} <= set(host["steps"])
     assert all(len(host["steps"]["l1-booted"]["durations"][b]) == n
                for b, n in (("26100.1000", 1), ("26100.3000", 2), ("26100.4000", 1)))
+    facts = json.loads((runs[-1].reports / "feedback" / "sim-nightly" / "facts.json").read_text())
+    assert facts["facts"]["flight"] == "CanaryChannel"  # read from the host's registry over PSRP
     html = (runs[-1].reports / "history.html").read_text()
     assert "broke in 26100.2000, fixed in 26100.4000" in html
     assert 'data-build="26100.3000" data-verdict="flaky"' in html
