@@ -110,8 +110,8 @@ def _steps(host: str, steps: Sequence[StepHistory], builds: Sequence[tuple[Build
            factor: float) -> list[str]:
     if not steps:
         return []
-    parts = [f"<h3>Step durations (median per build; slower than {factor:g}x the median of the previous "
-             "five builds is flagged)</h3>",
+    parts = [f"<h3>Step durations (median per build; more than {factor:g}x, and a second, slower than the "
+             "median of the previous five builds is flagged)</h3>",
              f'<table class="steps" data-host="{escape(host)}"><thead><tr><th>step</th>']
     parts += [f"<th>{escape(text)}</th>" for _, text in builds]
     parts.append("</tr></thead><tbody>")

@@ -7,7 +7,8 @@ Per host and requirement (or test id, for tests without one), outcomes by build 
   A, fixed in B"); still open, it is "still failing" and its first build is the first failing build;
 - flaky and skipped builds neither open nor close a window.
 Per host and lab step, the durations of the runs where the step succeeded, by build; a build is
-a slowdown when its median is more than ``factor`` times the median of up to five earlier builds.
+a slowdown when its median is more than ``factor`` times the median of up to five earlier builds'
+medians (and at least a second more: sub-second steps jitter).
 Builds sort numerically: build, then UBR.
 """
 from __future__ import annotations
@@ -23,6 +24,8 @@ BAD = ("failed", "error")
 GOOD = ("passed",)
 DEFAULT_SLOWDOWN_FACTOR = 1.5
 BASELINE_BUILDS = 5
+# a step must also be this many seconds slower: sub-second steps jitter by more than 1.5x between runs
+NOISE_FLOOR_S = 1.0
 
 BuildKey = tuple[int, int]
 
@@ -166,8 +169,9 @@ class StepHistory:
 
 
 def slowdowns(durations: Sequence[tuple[BuildKey, str, Sequence[float]]], factor: float,
-              window: int = BASELINE_BUILDS) -> tuple[Slowdown, ...]:
-    """Builds whose median is more than ``factor`` x the median of the previous ``window`` builds' medians."""
+              window: int = BASELINE_BUILDS, floor: float = NOISE_FLOOR_S) -> tuple[Slowdown, ...]:
+    """Builds whose median is more than ``factor`` x the median of the previous ``window`` builds' medians
+    (and more than ``floor`` seconds above it)."""
     medians = [(text, statistics.median(seconds)) for _, text, seconds in durations if seconds]
     out = []
     for i, (text, seconds) in enumerate(medians):
@@ -175,7 +179,7 @@ def slowdowns(durations: Sequence[tuple[BuildKey, str, Sequence[float]]], factor
         if not earlier:
             continue
         baseline = statistics.median(s for _, s in earlier)
-        if seconds > factor * baseline:
+        if seconds > factor * baseline and seconds - baseline > floor:
             out.append(Slowdown(text, seconds, baseline, tuple(t for t, _ in earlier)))
     return tuple(out)
 

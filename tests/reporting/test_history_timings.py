@@ -28,6 +28,8 @@ def builds(*medians: float) -> list[tuple[tuple[int, int], str, list[float]]]:
     # slower from 1.6 on: flagged until five slower builds make it the norm (all builds' median would still be 5)
     ((5, 5, 5, 5, 5, 5, 10, 10, 10, 10, 10, 14), 1.5, ["1.6", "1.7", "1.8"]),
     ((10, 10, 10, 100, 10, 16), 1.5, ["1.3", "1.5"]),  # median, not mean: one slow build does not hide the next
+    ((0.1, 0.1, 0.1, 0.1, 0.1, 0.9), 1.5, []),  # 9x, but under a second: jitter, not a regression
+    ((1, 1, 1, 1, 1, 2.1), 1.5, ["1.5"]),
 ])
 def test_slowdown_against_the_median_of_the_previous_five_builds(
         medians: tuple[float, ...], factor: float, flagged: list[str]) -> None:
