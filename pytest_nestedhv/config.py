@@ -28,6 +28,9 @@ ENV_USER = "NESTED_HOST_USER"
 ENV_PASSWORD = "NESTED_HOST_PASSWORD"
 ENV_GUEST_USER = "NESTED_GUEST_USER"
 ENV_GUEST_PASSWORD = "NESTED_GUEST_PASSWORD"
+ENV_HISTORY = "NESTED_HISTORY"
+ENV_SLOWDOWN_FACTOR = "NESTED_SLOWDOWN_FACTOR"
+DEFAULT_SLOWDOWN_FACTOR = 1.5
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
@@ -85,6 +88,8 @@ class Settings:
     keep: Keep = "never"
     report_dir: Path = Path("reports")
     run_id: str = ""
+    history: Path | None = None  # the history database; None: REPORT_DIR/history.sqlite
+    slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR  # a step this many times slower than before is flagged
 
     @property
     def enabled(self) -> bool:
@@ -250,6 +255,9 @@ def resolve_settings(
     report_dir = str(_first(cli.get("nested_report_dir"), ini.get("nested_report_dir"), "reports")).strip()
     if not report_dir:
         raise pytest.UsageError("--nested-report-dir is empty: give a directory for the reports")
+    history = str(_first(cli.get("nested_history"), env.get(ENV_HISTORY), ini.get("nested_history")) or "").strip()
+    slowdown_factor = _slowdown_factor(
+        _first(cli.get("nested_slowdown_factor"), env.get(ENV_SLOWDOWN_FACTOR), ini.get("nested_slowdown_factor")))
     vm = _first(cli.get("nested_vm"))
     remediate = bool(cli.get("nested_remediate"))
     if remediate and not vm:
@@ -316,17 +324,33 @@ def resolve_settings(
         keep=keep,  # type: ignore[arg-type]  # checked against KEEP_CHOICES above
         report_dir=Path(report_dir),
         run_id=run_id or new_run_id(),
+        history=Path(history).expanduser() if history else None,
+        slowdown_factor=slowdown_factor,
     )
+
+
+def _slowdown_factor(value: Any) -> float:
+    if value is None:
+        return DEFAULT_SLOWDOWN_FACTOR
+    try:
+        factor = float(str(value).strip())
+    except ValueError:
+        factor = 0.0
+    if not factor > 1.0 or factor == float("inf"):
+        raise pytest.UsageError(
+            f"--nested-slowdown-factor {value!r}: give a number greater than 1, e.g. 1.5 "
+            "(a step slower than that many times its usual duration is flagged)")
+    return factor
 
 
 CLI_OPTIONS = (
     "nested_host", "nested_user", "nested_auth", "nested_cert_validation", "nested_allow_unencrypted",
     "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_switch", "nested_vm",
-    "nested_remediate", "nested_keep", "nested_report_dir",
+    "nested_remediate", "nested_keep", "nested_report_dir", "nested_history", "nested_slowdown_factor",
 )
 INI_KEYS = (
     "nested_hosts", "nested_auth", "nested_cert_validation", "nested_base_image", "nested_inner_image",
-    "nested_switch", "nested_keep", "nested_report_dir",
+    "nested_switch", "nested_keep", "nested_report_dir", "nested_history", "nested_slowdown_factor",
 )
 
 

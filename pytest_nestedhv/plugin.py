@@ -73,6 +73,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nested-keep", default=None, choices=KEEP_CHOICES,
                     help="keep the VMs this run created: never (default), failed, always")
     group.addoption("--nested-report-dir", default=None, metavar="DIR", help="where reports go (default reports)")
+    group.addoption("--nested-history", default=None, metavar="PATH",
+                    help="the run history database, e.g. one kept outside a CI agent's work folder "
+                         "(default REPORT_DIR/history.sqlite); env NESTED_HISTORY")
+    group.addoption("--nested-slowdown-factor", default=None, metavar="X",
+                    help="flag a lab step slower than X times the median of the previous five builds "
+                         "(default 1.5); env NESTED_SLOWDOWN_FACTOR")
 
     parser.addini("nested_hosts", "hosts to validate, one per line (like --nested-host)", type="linelist", default=[])
     parser.addini("nested_auth", "WinRM authentication: negotiate, ntlm, kerberos, credssp, basic", type="string",
@@ -83,6 +89,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nested_switch", "the host's virtual switch for the L1", type="string", default="")
     parser.addini("nested_keep", "never, failed or always", type="string", default="")
     parser.addini("nested_report_dir", "where reports go (default reports)", type="string", default="")
+    parser.addini("nested_history", "the run history database (default REPORT_DIR/history.sqlite)", type="string",
+                  default="")
+    parser.addini("nested_slowdown_factor", "flag a lab step slower than this many times its usual duration "
+                  "(default 1.5)", type="string", default="")
 
 
 # configuration -------------------------------------------------------------------------------
@@ -115,7 +125,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # reports (issue 4): collection on every test process, files on the controller only
     from .reporting.plugin import register as register_reports
     register_reports(config, mask, settings.report_dir, run_id=settings.run_id,
-                     labels=tuple(t.label for t in settings.targets))
+                     labels=tuple(t.label for t in settings.targets), history=settings.history,
+                     slowdown_factor=settings.slowdown_factor)
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)

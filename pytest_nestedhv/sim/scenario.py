@@ -47,6 +47,9 @@ class HostSpec:
     # the host's virtual switch: "default" (External on Server, the NAT "Default Switch" on Client),
     # "internal" (an Internal switch without NAT: its VMs get no address), "none"
     vswitch: str = dataclasses.field(default="default", metadata=_choice("default", "internal", "none"))
+    # Windows Insider channel: "" (not enrolled: no WindowsSelfHost\Applicability key) or the BranchName
+    flight: str = dataclasses.field(default="", metadata=_choice("", "CanaryChannel", "Dev", "Beta", "ReleasePreview"))
+    branch: str = "ge_release"  # BuildBranch, and the branch part of BuildLab/BuildLabEx
 
 
 @dataclasses.dataclass(frozen=True)

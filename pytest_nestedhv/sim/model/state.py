@@ -49,6 +49,8 @@ class OSFacts:
     cpu_model: str
     memory_bytes: int
     logical_processors: int
+    flight: str = ""  # Windows Insider channel (WindowsSelfHost\Applicability BranchName); "": not enrolled
+    branch: str = "ge_release"  # the build's branch, as BuildLab/BuildLabEx/BuildBranch name it
 
 
 @dataclasses.dataclass

@@ -181,6 +181,7 @@ class World:
             product_name=h.product_name or rules.product_name(h.build, h.installation_type, h.edition),
             cpu_vendor=h.cpu, cpu_model=h.cpu_model or rules.cpu_model(h.cpu),
             memory_bytes=h.memory_gb * GB, logical_processors=h.logical_processors,
+            flight=h.flight, branch=h.branch,
         )
         boot_time = now - dt.timedelta(days=3)
         host = Node(os=facts, depth=0, vbs=h.vbs, bcd_offer_nested=h.bcd_offer_nested, last_boot=boot_time,
