@@ -151,7 +151,10 @@ def parse_host(spec: str) -> HostTarget:
             raise _bad_host(spec, f"scheme {scheme!r} is not http or https")
     else:
         rest = text
-    parts = urllib.parse.urlsplit(f"//{rest}")
+    try:
+        parts = urllib.parse.urlsplit(f"//{rest}")
+    except ValueError as err:  # e.g. "Invalid IPv6 URL" for an unclosed [
+        raise _bad_host(spec, f"not a valid address ({err}); write an IPv6 address as [ADDRESS]") from None
     if parts.username or parts.password:
         raise _bad_host(spec, "credentials do not belong in the host (use --nested-user and NESTED_HOST_PASSWORD)")
     if parts.query or parts.fragment or parts.path not in ("", "/", "/wsman"):
@@ -278,13 +281,6 @@ def resolve_settings(
     real = [t for t in targets if not t.is_sim]
     if real:
         names = ", ".join(t.label for t in real)
-        if not user:
-            raise pytest.UsageError(f"--nested-user is not set: give the account on {names} (or set {ENV_USER})")
-        if not password_text:
-            raise pytest.UsageError(
-                f"{ENV_PASSWORD} is not set: put the password of {user} on {names} in that environment "
-                "variable (it is never taken from the command line)"
-            )
         if auth == "basic":
             for t in real:
                 if t.scheme == "http" and not allow_unencrypted:
@@ -292,20 +288,24 @@ def resolve_settings(
                         f"--nested-auth basic over {t.url} would send the password unencrypted: use https, "
                         "another --nested-auth, or add --nested-allow-unencrypted"
                     )
+        # every missing input in one message: a run per missing option is a slow way to learn them
+        missing: list[str] = []
+        if not user:
+            missing.append(f"--nested-user is not set: give the account on {names} (or set {ENV_USER})")
+        if not password_text:
+            missing.append(f"{ENV_PASSWORD} is not set: put the password of {user or 'that account'} on {names} "
+                           "in that environment variable (it is never taken from the command line)")
         if vm is None and not base_image:
-            raise pytest.UsageError(
-                f"--nested-base-image is not set: give the path of a VHDX on {names} for the L1 guest OS "
-                "(or use --nested-vm NAME to validate an existing VM)"
-            )
+            missing.append(f"--nested-base-image is not set: give the path of a VHDX on {names} for the L1 "
+                           "guest OS (or use --nested-vm NAME to validate an existing VM)")
         if vm is None and not guest_user:
-            raise pytest.UsageError(
-                f"--nested-guest-user is not set: give the L1 guest's administrator account (or set {ENV_GUEST_USER})"
-            )
-    if guest_user and not guest_password_text and real:
-        raise pytest.UsageError(
-            f"{ENV_GUEST_PASSWORD} is not set: put the password of guest account {guest_user} in that "
-            "environment variable (it is never taken from the command line)"
-        )
+            missing.append(f"--nested-guest-user is not set: give the L1 guest's administrator account "
+                           f"(or set {ENV_GUEST_USER})")
+        if (guest_user or vm is None) and not guest_password_text:
+            missing.append(f"{ENV_GUEST_PASSWORD} is not set: put the password of the guest account"
+                           f"{' ' + str(guest_user) if guest_user else ''} in that environment variable")
+        if missing:
+            raise pytest.UsageError("; ".join(missing))
 
     return Settings(
         targets=targets,

@@ -9,18 +9,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
+from .exitcodes import NestedExit
 from .remote.errors import ConnectionFailed
 from .remote.secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
     from .remote.hosts import HostPool, NestedHost
 
-EXIT_CONNECTION_FAILED = pytest.ExitCode.INTERRUPTED  # the session stopped before any test ran
+EXIT_CONNECTION_FAILED = NestedExit.HOST_UNREACHABLE  # the session stopped before any test ran
+NO_HOST = ("no --nested-host given: name the host to validate with --nested-host=NAME "
+           "(or sim for the emulated host), the NESTED_HOST variable or the nested_hosts ini key")
 WORKER_RUN_ID = "nestedhv_run_id"
 
 
@@ -191,10 +194,63 @@ def _exit_connection_failed(config: pytest.Config, message: str) -> None:
     # why: pytest prints an Exit raised before the tests twice (stderr and a banner from the
     # terminal reporter); the banner is dropped so the failure reads as one line
     config.stash[_CONNECTION_EXIT] = True
+    if not config.stash.get(_TESTS_STARTED, False):
+        discard_reports(config)
     pytest.exit(message, returncode=EXIT_CONNECTION_FAILED)
 
 
 _CONNECTION_EXIT = pytest.StashKey[bool]()
+_TESTS_STARTED = pytest.StashKey[bool]()
+_NO_HOST_ERRORS = pytest.StashKey[int]()
+
+
+def discard_reports(config: pytest.Config) -> None:
+    """A run that executes no test keeps the last run's report.html, junit.xml and history:
+    the writers this plugin set up are unregistered before they write."""
+    state = get_state(config)
+    if state is None or state.is_worker:
+        return
+    from .reporting.plugin import JUNIT_XML, PLUGIN_NAME, REPORT_HTML
+
+    root = state.settings.report_dir
+    manager = config.pluginmanager
+    reporting = manager.get_plugin(PLUGIN_NAME)
+    if reporting is not None:
+        manager.unregister(reporting)
+    if str(getattr(config.option, "htmlpath", None)) == str(root / REPORT_HTML):
+        try:
+            from pytest_html.basereport import BaseReport
+        except ImportError:
+            BaseReport = None  # noqa: N806
+        for plugin in manager.get_plugins():
+            if BaseReport is not None and isinstance(plugin, BaseReport):
+                manager.unregister(plugin)
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None and str(getattr(config.option, "xmlpath", None)) == str(root / JUNIT_XML):
+        del config.stash[xml_key]  # why: junitxml's unconfigure unregisters what the stash holds
+        manager.unregister(xml)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Collection is over: without a test to run (--collect-only, collection errors, all
+    deselected) the previous reports stay as they are."""
+    config = session.config
+    stops = bool(session.testsfailed) and not config.option.continue_on_collection_errors
+    if config.option.collectonly or stops or not session.items:
+        discard_reports(config)
+    else:
+        config.stash[_TESTS_STARTED] = True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # tests that erred only because no host was named make a bad-input run, not a failed one
+    errors = session.config.stash.get(_NO_HOST_ERRORS, 0)
+    if errors and errors >= session.testsfailed and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
+        session.exitstatus = NestedExit.BAD_INPUT
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -259,8 +315,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return  # the fixture skips: no --nested-host
     labels = tuple(a for m in metafunc.definition.iter_markers("nested_host") for a in m.args)
     targets = [t for t in state.settings.targets if _wanted(labels, t.label, t.is_sim)]
-    metafunc.parametrize("nested_host", [t.label for t in targets], ids=[t.label for t in targets],
+    # the requirement id joins the host in the test id: -v and --collect-only show it, -k selects it
+    rid = requirement_id(metafunc.definition)
+    metafunc.parametrize("nested_host", [t.label for t in targets],
+                         ids=[f"{t.label}-{rid}" if rid else t.label for t in targets],
                          indirect=True, scope="session")
+
+
+def requirement_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("requirement")
+    return str(marker.args[0]) if marker is not None and marker.args else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # -k host.bcd selects by requirement id also where the id is not in the test id
+    for item in items:
+        rid = requirement_id(item)
+        if rid:
+            item.extra_keyword_matches.add(rid)
 
 
 @pytest.fixture(scope="session")
@@ -269,7 +341,7 @@ def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
     state = get_state(request.config)
     label = getattr(request, "param", None)
     if state is None or label is None:
-        pytest.skip("no --nested-host given")
+        _no_host(request.config)
     try:
         yield state.hosts.get(label)
     except ConnectionFailed as exc:
@@ -278,11 +350,17 @@ def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
 
 @pytest.fixture(scope="session")
 def nested_settings(request: pytest.FixtureRequest) -> Settings:
-    """The run's Settings (skips without --nested-host)."""
+    """The run's Settings (errors without --nested-host)."""
     state = get_state(request.config)
     if state is None:
-        pytest.skip("no --nested-host given")
+        _no_host(request.config)
     return state.settings
+
+
+def _no_host(config: pytest.Config) -> NoReturn:
+    """A test that needs a host errors, so a run with no host is never green."""
+    config.stash[_NO_HOST_ERRORS] = config.stash.get(_NO_HOST_ERRORS, 0) + 1
+    pytest.fail(NO_HOST, pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,14 @@ the pytest fixtures turn ``Blocked`` into a skip and a Finding into pass/fail/wa
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from . import requirements as req
 from .facts import HostFacts, VMFacts, gather_host, gather_vm
 from .lab import STEP_GUEST, STEP_L1_CREATE, Lab, LabBlocked
 from .ports import SessionLike
-from .remedy import remediate
+from .remedy import Remediation, remediate
 
 
 class Blocked(Exception):
@@ -27,7 +28,8 @@ class Observer:
     remediate: bool = False
     _host: HostFacts | None = None
     _vm: VMFacts | None = None
-    changes: list[str] = dataclasses.field(default_factory=list)
+    announce: Callable[[str], None] | None = None  # --nested-remediate: told each change before it is made
+    remediation: Remediation | None = None
 
     @property
     def vm_mode(self) -> bool:
@@ -45,7 +47,8 @@ class Observer:
         if self._vm is None:
             assert self.vm_name is not None
             if self.remediate:
-                self.changes, self._vm = remediate(self.session, self.vm_name)
+                self.remediation = remediate(self.session, self.vm_name, self.host(), self.announce)
+                self._vm = self.remediation.facts
             else:
                 self._vm = gather_vm(self.session, self.vm_name)
         return self._vm

@@ -152,13 +152,17 @@ class ReportingPlugin:
                          "content": test_extra(test, self.collector.run.hosts.get(test.host or ""), self.mask)}
                 report.extras = [*getattr(report, "extras", []), extra]  # type: ignore[attr-defined]
 
+    # optionalhook: with -p no:html these hooks do not exist, and the run simply writes no HTML
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells.insert(2, '<th class="sortable" data-column-type="requirement">Requirement</th>')
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         requirement = dict(getattr(report, "user_properties", ())).get("requirement", "")  # not on collect reports
         cells.insert(2, f'<td class="col-requirement">{escape(str(requirement))}</td>')
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
         self.html_report = report
         report.title = report_title(self.labels)
@@ -217,6 +221,7 @@ class ReportingPlugin:
         if isinstance(metadata, dict):
             metadata.update(environment(run))
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
         if self.collector is None:

@@ -142,12 +142,51 @@ def test_foreign_history_is_refused_not_overwritten(tmp_path: Path) -> None:
     assert (reports / "history.sqlite").read_bytes() == before
 
 
-def test_zero_tests(tmp_path: Path) -> None:
-    run = run_suite(tmp_path, "--nested-host=sim", "-k", "no_such_test_anywhere")
-    assert run.returncode == 5  # pytest: no tests collected
-    html = (run.reports / "report.html").read_text()
-    assert "No tests ran." in html
-    assert (run.reports / "history.html").is_file() and (run.reports / "junit.xml").is_file()
+REPORT_FILES = ("report.html", "junit.xml", "history.sqlite", "history.html")
+
+
+def _snapshot(reports: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(reports)): p.read_bytes() for p in _all_files(reports)}
+
+
+@pytest.mark.parametrize("args", [
+    ("--collect-only",),
+    ("-k", "no_such_test_anywhere"),
+    ("--nested-host=sim:no-such-scenario",),  # a start-up error
+    ("--nested-host=http://127.0.0.1:1", "--nested-base-image=C:\\b.vhdx"),  # the host does not answer
+], ids=["collect-only", "all-deselected", "bad-scenario", "unreachable"])
+def test_a_run_without_tests_leaves_the_last_reports_alone(tmp_path: Path, args: tuple[str, ...],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run_suite(tmp_path, "--nested-host=sim", select="suites/test_host.py")
+    assert first.returncode == 0, first.output[-2000:]
+    before = _snapshot(first.reports)
+    assert {name for name in REPORT_FILES} <= set(before)
+    for name in ("NESTED_HOST_USER", "NESTED_HOST_PASSWORD", "NESTED_GUEST_USER", "NESTED_GUEST_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    host = () if any(a.startswith("--nested-host") for a in args) else ("--nested-host=sim",)
+    again = run_suite(tmp_path, *host, *args, select="suites/test_host.py")
+    assert again.returncode != 0 or "--collect-only" in args, again.output[-2000:]
+    assert "INTERNALERROR" not in again.output
+    assert _snapshot(first.reports) == before
+
+
+def test_without_pytest_html_the_run_works_and_writes_no_html(tmp_path: Path) -> None:
+    run = run_suite(tmp_path, "--nested-host=sim", "-p", "no:html", select="suites/test_host.py")
+    assert run.returncode == 0, run.output[-2000:]
+    assert "INTERNALERROR" not in run.output
+    assert not (run.reports / "report.html").exists()
+    assert (run.reports / "junit.xml").is_file() and (run.reports / "feedback" / "sim" / "feedback.md").is_file()
+
+
+def test_requirement_ids_in_verbose_output_and_k(tmp_path: Path) -> None:
+    # run_suite passes -q: -vv makes it plain -v
+    run = run_suite(tmp_path, "--nested-host=sim", "-vv", "-k", "host.bcd", select="suites/test_host.py")
+    assert run.returncode == 0, run.output[-2000:]
+    assert "suites/test_host.py::test_bcd[sim-host.bcd] PASSED" in run.output
+    assert "1 passed, 6 deselected" in run.output
+    collected = run_suite(tmp_path, "--nested-host=sim", "-v", "--collect-only", "-k", "vm.dynamic-memory")
+    assert "<Function test_dynamic_memory[sim-vm.dynamic-memory]>" in collected.output, collected.output[-1500:]
+    assert "1/22 tests collected (21 deselected)" in collected.output
 
 
 def test_interrupted_run_reports_what_finished(tmp_path: Path) -> None:
@@ -162,6 +201,6 @@ def test_interrupted_run_reports_what_finished(tmp_path: Path) -> None:
     assert "interrupted" in md
     junit = ET.fromstring((run.reports / "feedback" / "sim" / "junit.xml").read_text())
     names = [c.get("name") for c in junit.iter("testcase")]
-    assert names == ["test_create[sim]"]
+    assert names == ["test_create[sim-nested.create]"]
     with sqlite3.connect(run.reports / "history.sqlite") as db:
         assert db.execute("SELECT requirement, outcome FROM results").fetchall() == [("nested.create", "passed")]
