@@ -15,7 +15,7 @@ import pytest
 
 from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
 from .remote.errors import ConnectionFailed
-from .remote.secrets import SecretMask, SecretMaskFilter
+from .secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
     from .remote.hosts import HostPool, NestedHost
@@ -50,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nested", "Hyper-V nested virtualization (pytest-nestedhv)")
     group.addoption("--nested-host", action="append", default=None, metavar="URL",
                     help="host to validate (repeatable): NAME, NAME:PORT, https://NAME:PORT, http://NAME:PORT, "
-                         "sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
+                         "local (this machine), sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
     group.addoption("--nested-user", default=None, metavar="USER",
                     help="account on the host (env NESTED_HOST_USER); password only from NESTED_HOST_PASSWORD")
     group.addoption("--nested-auth", default=None, choices=AUTHS, help="WinRM authentication (default negotiate)")
@@ -83,6 +83,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nested_switch", "the host's virtual switch for the L1", type="string", default="")
     parser.addini("nested_keep", "never, failed or always", type="string", default="")
     parser.addini("nested_report_dir", "where reports go (default reports)", type="string", default="")
+    parser.addini("nested_local_shell", "the command --nested-host=local starts (env NESTED_LOCAL_SHELL; default "
+                                        "powershell.exe -NoLogo -NoProfile -NonInteractive -s)", type="string", default="")
 
 
 # configuration -------------------------------------------------------------------------------
@@ -97,18 +99,15 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
-    from .remote.hosts import HostPool, load_sim_scenario
+    from .remote.backends import BadTarget
+    from .remote.hosts import HostPool
 
     mask = SecretMask(settings.secrets())
     hosts = HostPool(settings, mask)
-    for target in settings.targets:
-        if target.is_sim:
-            from .sim.scenario import ScenarioError
-
-            try:
-                hosts.set_scenario(target.label, load_sim_scenario(target))
-            except ScenarioError as exc:
-                raise pytest.UsageError(f"--nested-host {target.spec}: {exc}") from None
+    try:
+        hosts.prepare()
+    except BadTarget as exc:
+        raise pytest.UsageError(f"--nested-host {exc.args[1]}: {exc.args[0]}") from None
     state = NestedState(settings, mask, hosts, worker_input is not None, SecretMaskFilter(mask))
     config.stash[STATE_KEY] = state
     config.add_cleanup(lambda: _shutdown(state))
