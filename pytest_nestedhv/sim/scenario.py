@@ -47,6 +47,9 @@ class HostSpec:
     # the host's virtual switch: "default" (External on Server, the NAT "Default Switch" on Client),
     # "internal" (an Internal switch without NAT: its VMs get no address), "none"
     vswitch: str = dataclasses.field(default="default", metadata=_choice("default", "internal", "none"))
+    # false: the prompt that runs PowerShell is not elevated and the user is not in "Hyper-V
+    # Administrators": every Hyper-V cmdlet on the host answers with Windows' permission error
+    elevated: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

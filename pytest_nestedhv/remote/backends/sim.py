@@ -35,7 +35,7 @@ def default_engine(scenario: Any) -> Any:
     from ...sim.model.world import World
     from ...sim.powershell.engine import Engine
 
-    return Engine(World.from_scenario(scenario))
+    return Engine(World.from_scenario(scenario), elevated=scenario.host.elevated)
 
 
 class SimBackend:
