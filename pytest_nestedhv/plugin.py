@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
-from .remote.errors import ConnectionFailed
+from .remote.errors import ConnectionFailed, HostLost
 from .secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
@@ -212,6 +212,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             _exit_connection_failed(session.config, state.mask.mask(str(exc)))
     if _xdist_controller(session.config):
         state.hosts.close()  # the check is done; each worker opens its own session
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A host that went away mid-run (the local PowerShell died): one line, and no further tests.
+
+    Teardown still runs (its calls start a new session where they can), and the reports are written."""
+    outcome = yield
+    state = get_state(item.config)
+    if state is None or call.excinfo is None or not call.excinfo.errisinstance(HostLost):
+        return
+    message = state.mask.mask(str(call.excinfo.value))
+    outcome.get_result().longrepr = message
+    item.session.shouldstop = message
 
 
 def _xdist_controller(config: pytest.Config) -> bool:

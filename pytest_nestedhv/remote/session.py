@@ -21,7 +21,7 @@ import tenacity
 from .commands import Cmd, is_read_only
 from .commands import Pipeline as Pipeline_  # a tuple of Cmd (one statement)
 from ..secrets import GuestCredential, Secret, SecretMask
-from .errors import ConnectionFailed, RemoteError, RemoteTimeout, one_line
+from .errors import ConnectionFailed, HostLost, RemoteError, RemoteTimeout, one_line
 from .objects import RemoteObject
 from .transcript import GUEST_PREFIX, HOST, Transcript, TranscriptEntry, render_pipeline
 
@@ -333,6 +333,9 @@ class Session:
         except KeyboardInterrupt:
             if started and ps is not None:
                 self._stop(ps)  # Ctrl-C stops the host's pipeline too, as it would at a prompt
+            raise
+        except HostLost:
+            self._discard()  # a later call (the cleanup) starts afresh
             raise
         except (ConnectionFailed, RemoteError):
             raise

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...secrets import GuestCredential, Secret, SecretMask
 from ..commands import Switch
-from ..errors import ConnectionFailed, category_name, one_line
+from ..errors import ConnectionFailed, HostLost, category_name, one_line
 from ..objects import RemoteObject, convert, from_wire
 from ..outofproc import Channel, ChildExited, Packet
 from ..session import ErrorInfo, Session
@@ -306,8 +306,8 @@ class StdioConnector:
         return pool
 
     def _died(self, exc: ChildExited) -> ConnectionFailed:
-        return ConnectionFailed(f"{self.target.label}: the local PowerShell ({self.program}) {exc}; "
-                                "the run cannot go on", target=self.target.label)
+        return HostLost(f"{self.target.label}: the local PowerShell ({self.program}) {exc}; "
+                        "the run stops here", target=self.target.label)
 
     def classify(self, exc: BaseException) -> ConnectionFailed:
         label = self.target.label
