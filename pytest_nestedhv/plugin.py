@@ -15,8 +15,8 @@ import pytest
 
 from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
 from .exitcodes import NestedExit
-from .remote.errors import ConnectionFailed
-from .remote.secrets import SecretMask, SecretMaskFilter
+from .remote.errors import ConnectionFailed, HostLost
+from .secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
     from .remote.hosts import HostPool, NestedHost
@@ -53,7 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nested", "Hyper-V nested virtualization (pytest-nestedhv)")
     group.addoption("--nested-host", action="append", default=None, metavar="URL",
                     help="host to validate (repeatable): NAME, NAME:PORT, https://NAME:PORT, http://NAME:PORT, "
-                         "sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
+                         "local (this machine), sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
     group.addoption("--nested-user", default=None, metavar="USER",
                     help="account on the host (env NESTED_HOST_USER); password only from NESTED_HOST_PASSWORD")
     group.addoption("--nested-auth", default=None, choices=AUTHS, help="WinRM authentication (default negotiate)")
@@ -96,6 +96,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default="")
     parser.addini("nested_slowdown_factor", "flag a lab step slower than this many times its usual duration "
                   "(default 1.5)", type="string", default="")
+    parser.addini("nested_local_shell", "the command --nested-host=local starts (env NESTED_LOCAL_SHELL; default "
+                                        "powershell.exe -NoLogo -NoProfile -NonInteractive -s)", type="string", default="")
 
 
 # configuration -------------------------------------------------------------------------------
@@ -110,18 +112,15 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
-    from .remote.hosts import HostPool, load_sim_scenario
+    from .remote.backends import BadTarget
+    from .remote.hosts import HostPool
 
     mask = SecretMask(settings.secrets())
     hosts = HostPool(settings, mask)
-    for target in settings.targets:
-        if target.is_sim:
-            from .sim.scenario import ScenarioError
-
-            try:
-                hosts.set_scenario(target.label, load_sim_scenario(target))
-            except ScenarioError as exc:
-                raise pytest.UsageError(f"--nested-host {target.spec}: {exc}") from None
+    try:
+        hosts.prepare()
+    except BadTarget as exc:
+        raise pytest.UsageError(f"--nested-host {exc.args[1]}: {exc.args[0]}") from None
     state = NestedState(settings, mask, hosts, worker_input is not None, SecretMaskFilter(mask))
     config.stash[STATE_KEY] = state
     config.add_cleanup(lambda: _shutdown(state))
@@ -280,6 +279,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             _exit_connection_failed(session.config, state.mask.mask(str(exc)))
     if _xdist_controller(session.config):
         state.hosts.close()  # the check is done; each worker opens its own session
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A host that went away mid-run (the local PowerShell died): one line, and no further tests.
+
+    Teardown still runs (its calls start a new session where they can), and the reports are written."""
+    outcome = yield
+    state = get_state(item.config)
+    if state is None or call.excinfo is None or not call.excinfo.errisinstance(HostLost):
+        return
+    message = state.mask.mask(str(call.excinfo.value))
+    outcome.get_result().longrepr = message
+    item.session.shouldstop = message
 
 
 def _xdist_controller(config: pytest.Config) -> bool:

@@ -156,7 +156,7 @@ def hyperv_probe(is_server: bool, vmms_present: bool) -> list[tuple[Cmd, ...]]:
 
 def bcd_probe() -> Cmd:
     """`bcdedit /enum`: a native command with one positional argument."""
-    return Cmd("bcdedit", (("", "/enum"),))  # "" = positional (remote.wire adds it as an argument)
+    return Cmd("bcdedit", (("", "/enum"),))  # "" = positional (Session adds it as an argument)
 
 
 def gather_host(session: SessionLike, timeout: float = FACTS_TIMEOUT_S) -> HostFacts:

@@ -74,3 +74,7 @@ class ConnectionFailed(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class HostLost(ConnectionFailed):
+    """The host went away mid-run (the local PowerShell process died): the run ends after the current test."""

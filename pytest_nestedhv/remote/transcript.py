@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from .commands import Cmd, Pipeline, Switch
 from .errors import one_line
-from .secrets import GuestCredential, Secret
+from ..secrets import GuestCredential, Secret
 
 Outcome = Literal["ok", "error"]
 _MB, _GB = 1024**2, 1024**3

@@ -50,6 +50,9 @@ class HostSpec:
     # Windows Insider channel: "" (not enrolled: no WindowsSelfHost\Applicability key) or the BranchName
     flight: str = dataclasses.field(default="", metadata=_choice("", "CanaryChannel", "Dev", "Beta", "ReleasePreview"))
     branch: str = "ge_release"  # BuildBranch, and the branch part of BuildLab/BuildLabEx
+    # false: the prompt that runs PowerShell is not elevated and the user is not in "Hyper-V
+    # Administrators": every Hyper-V cmdlet on the host answers with Windows' permission error
+    elevated: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

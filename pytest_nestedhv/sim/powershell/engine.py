@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .binding import bind
 from .builtins import BUILTINS
 from .cmdlet import Call, Context, Impl, Streams
-from .errors import PSError, command_not_found
+from .errors import PSError, command_not_found, no_permission
 from .reference import Reference, load_reference
 from .request import CommandSpec, PipelineRequest, PipelineSink
 from .scripts import ScriptRunner, known_scripts
@@ -38,8 +38,9 @@ def _input_types(objects: list[Any] | None) -> tuple[str, ...] | None:
 
 class Engine:
     def __init__(self, world: World, *, cmdlets: Mapping[str, Impl] | None = None,
-                 applications: Mapping[str, Application] | None = None) -> None:
+                 applications: Mapping[str, Application] | None = None, elevated: bool = True) -> None:
         self.world = world
+        self.elevated = elevated  # False: the host's prompt runs without administrator rights
         self.reference: Reference = load_reference()
         self.serializer = Serializer(self.reference)
         if cmdlets is None:
@@ -86,6 +87,8 @@ class Engine:
         signature = self.reference.signature(name)
         if signature is None:
             raise command_not_found(name)
+        if not self.elevated and signature.module == "Hyper-V" and ctx.node is self.world.host:
+            raise no_permission(signature.name, signature.class_name, self.world.host.os.computer_name)
         impl = self._impls.get(signature.name.lower())
         if impl is None:
             # assumption: a documented cmdlet the emulator lacks says so rather than pretending.

@@ -218,4 +218,8 @@ class PsrpShell:
             payload = self._pool.data_to_send(FRAGMENT_SIZE)
             if payload is None:
                 return
-            self._queues[payload.pipeline_id].append(payload.data)
+            self._deliver(payload.pipeline_id, payload.data)
+
+    def _deliver(self, pipeline_id: uuid.UUID | None, data: bytes) -> None:
+        """Hand one payload to the transport (WinRM: queued for that target's next Receive)."""
+        self._queues[pipeline_id].append(data)
