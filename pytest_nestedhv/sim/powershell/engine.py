@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import metadata
 from .binding import bind
 from .builtins import BUILTINS
 from .cmdlet import Call, Context, Impl, Streams
@@ -61,6 +62,14 @@ class Engine:
             for obj in self.execute(statement, pending, ctx):
                 sink.output(self.to_wire(obj))
             pending = None
+
+    def command_metadata(self, names: list[str], command_type: int, namespaces: list[str]) -> list[Any]:
+        """GET_COMMAND_METADATA: the emulated host's cmdlets matching the client's patterns."""
+        return metadata.command_metadata(self.reference, names, command_type, namespaces)
+
+    def os_build(self) -> tuple[int, int]:
+        """(build, update revision) of the host, for the PSVersionTable the endpoint announces."""
+        return self.world.host.os.build, self.world.host.os.ubr
 
     def to_wire(self, obj: Any) -> Any:
         if isinstance(obj, Remoted):

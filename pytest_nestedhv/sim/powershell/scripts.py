@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 Twin = Callable[["Engine", dict[str, Any], Context], Iterable[Any]]
 
 
+def no_language(script: str) -> PSError:
+    """Script text the host cannot run, refused as a Windows endpoint in no-language mode refuses it
+    (recorded in pypsrp's tests/tests_pypsrp/responses/test_psrp_with_jea_configuration.yml): the
+    emulated host has no PowerShell language, only the package's fixed scripts."""
+    return PSError("The syntax is not supported by this runspace. This can occur if the runspace is in no-language "
+                   "mode.", "ParserError", "ScriptsNotAllowed", target=script,
+                   exception_type="System.Management.Automation.ParseException", activity="", terminating=True)
+
+
 def _fold(text: str) -> str:
     return re.sub(r"\s+", " ", text.lstrip("\ufeff")).strip()
 
@@ -89,10 +98,7 @@ class ScriptRunner:
     def run(self, spec: CommandSpec, ctx: Context) -> Iterable[Any]:
         known = self._scripts.get(_fold(spec.name))
         if known is None:
-            # assumption: a deliberate difference from Windows, which would run any script.
-            raise PSError("The emulated host runs structured commands and the package's fixed scripts only; this "
-                          "script text is not one of them.", "NotImplemented", "ScriptNotSupported",
-                          exception_type="System.NotSupportedException", terminating=True)
+            raise no_language(spec.name)
         file_name, mandatory, twin = known
         params = {str(k): v for k, v in spec.parameters if k is not None}
         missing = [m for m in mandatory if m not in params]
