@@ -18,7 +18,11 @@ from .remote.errors import ConnectionFailed
 from .remote.secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
-    from .remote.hosts import HostPool, NestedHost
+    from .hyperv.machines import HyperVHost
+    from .remote.hosts import HostPool
+
+# the public VM fixtures (nested_l1, nested_inner_vm) and their marker; a light import
+pytest_plugins = ["pytest_nestedhv.vm_fixtures"]
 
 EXIT_CONNECTION_FAILED = pytest.ExitCode.INTERRUPTED  # the session stopped before any test ran
 WORKER_RUN_ID = "nestedhv_run_id"
@@ -253,14 +257,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
-    """One host under test (parametrized per --nested-host) with its open Session."""
+def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
+    """One host under test (parametrized per --nested-host), with its open session.
+
+    ``nested_host.run("Get-VMHost")`` runs a cmdlet on the host (a list of objects whose
+    properties read as ``obj.Name`` or ``obj["Name"]``; a failing command raises
+    ``pytest_nestedhv.RemoteCommandError``); ``nested_host.vm(name)`` is a ``VM`` handle;
+    ``nested_host.facts`` the host's facts (build, CPU, memory, supported VM versions).
+    Skips when no --nested-host is given."""
     state = get_state(request.config)
     label = getattr(request, "param", None)
     if state is None or label is None:
         pytest.skip("no --nested-host given")
+    from .hyperv.machines import HyperVHost
+
     try:
-        yield state.hosts.get(label)
+        yield HyperVHost.of(state.hosts.get(label))
     except ConnectionFailed as exc:
         _exit_connection_failed(request.config, state.mask.mask(str(exc)))
 
