@@ -258,13 +258,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
-    """One host under test (parametrized per --nested-host), with its open session.
+    """One host under test (parametrized per --nested-host): ``nested_host.run(cmdlet, **params)``,
+    ``nested_host.vm(name)`` (a ``VM`` handle), ``nested_host.facts``.
 
-    ``nested_host.run("Get-VMHost")`` runs a cmdlet on the host (a list of objects whose
-    properties read as ``obj.Name`` or ``obj["Name"]``; a failing command raises
-    ``pytest_nestedhv.RemoteCommandError``); ``nested_host.vm(name)`` is a ``VM`` handle;
-    ``nested_host.facts`` the host's facts (build, CPU, memory, supported VM versions).
-    Skips when no --nested-host is given."""
+    ``run`` returns a list of objects whose properties read as ``obj.Name`` or ``obj["Name"]``;
+    a failing command raises ``pytest_nestedhv.RemoteCommandError``. ``facts`` are the host's
+    facts (build, CPU, memory, supported VM versions), read once. Skips without --nested-host."""
     state = get_state(request.config)
     label = getattr(request, "param", None)
     if state is None or label is None:

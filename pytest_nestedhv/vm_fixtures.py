@@ -216,15 +216,18 @@ def nested_l1_pool(request: pytest.FixtureRequest, nested_host: HyperVHost) -> I
 
 @pytest.fixture
 def nested_l1(request: pytest.FixtureRequest, nested_host: HyperVHost, nested_l1_pool: L1Pool) -> VM:
-    """The nesting-enabled L1 VM with Hyper-V running inside, as a ``VM`` handle.
+    """The nesting-enabled L1 VM with Hyper-V running inside, as a ``VM`` handle; one per host and
+    per ``@pytest.mark.nested_l1(memory="8GB", processors=4, version="9.0", generation=2)`` shape.
 
-    One per host and per shape: ``@pytest.mark.nested_l1(memory="8GB", processors=4, version="9.0",
-    generation=2)`` asks for a shape (default 4GB, 2 processors); tests asking for the same shape
-    share one L1, built on first use and removed at the end of the session. ``nested_l1.run(
-    "Get-Service", Name="vmms")`` runs a cmdlet inside it over PowerShell Direct. A shape the host
-    cannot have is an error naming the marker; a lab step that failed is an error naming the step.
+    The default shape is 4GB and 2 processors. Tests asking for the same shape share one L1, built
+    on first use and removed at the end of the session. ``nested_l1.run("Get-Service", Name="vmms")``
+    runs a cmdlet inside it over PowerShell Direct. A shape the host cannot have is an error naming
+    the marker; a lab step that failed is an error naming the step.
     """
+    from .hyperv.lab import LabConfigError
+
     marker = request.node.get_closest_marker(MARKER)
+    problem = None
     try:
         shape = L1Shape.from_marker(marker)
         refusal = shape.refusal(nested_host.facts) if marker is not None else None
@@ -232,14 +235,11 @@ def nested_l1(request: pytest.FixtureRequest, nested_host: HyperVHost, nested_l1
             raise ShapeError(refusal)
         built = nested_l1_pool.get(shape)
     except ShapeError as err:
-        _fail(f"{_marker_text(marker) if marker else MARKER}: {err}")
-        raise AssertionError("unreachable") from None
-    except Exception as err:
-        from .hyperv.lab import LabConfigError
-
-        if isinstance(err, LabConfigError):
-            pytest.exit(f"{nested_host.label}: {err}", returncode=EXIT_BAD_INPUT)
-        raise
+        problem = f"{_marker_text(marker) if marker else MARKER}: {err}"
+    except LabConfigError as err:
+        pytest.exit(f"{nested_host.label}: {err}", returncode=EXIT_BAD_INPUT)
+    if problem is not None:  # outside the except: one line, no chained traceback
+        _fail(problem)
     if built.error is not None:
         _fail(f"nested_l1 on {nested_host.label}: the L1 could not be built: {built.error}")
     return built.vm
