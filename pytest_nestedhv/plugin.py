@@ -19,7 +19,11 @@ from .remote.errors import ConnectionFailed, HostLost
 from .secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
-    from .remote.hosts import HostPool, NestedHost
+    from .hyperv.machines import HyperVHost
+    from .remote.hosts import HostPool
+
+# the public VM fixtures (nested_l1, nested_inner_vm) and their marker; a light import
+pytest_plugins = ["pytest_nestedhv.vm_fixtures"]
 
 EXIT_CONNECTION_FAILED = NestedExit.HOST_UNREACHABLE  # the session stopped before any test ran
 NO_HOST = ("no --nested-host given: name the host to validate with --nested-host=NAME "
@@ -123,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--nested-host {exc.args[1]}: {exc.args[0]}") from None
     state = NestedState(settings, mask, hosts, worker_input is not None, SecretMaskFilter(mask))
     config.stash[STATE_KEY] = state
+    config.pluginmanager.register(_RanTests(config), "nestedhv-ran-tests")
     config.add_cleanup(lambda: _shutdown(state))
     # reports (issue 4): collection on every test process, files on the controller only
     from .reporting.plugin import register as register_reports
@@ -232,16 +237,23 @@ def discard_reports(config: pytest.Config) -> None:
         manager.unregister(xml)
 
 
+@dataclasses.dataclass
+class _RanTests:
+    """Notices that a test ran, here or (under xdist) on a worker reporting to the controller."""
+
+    config: pytest.Config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or report.outcome != "passed":
+            self.config.stash[_TESTS_STARTED] = True
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
-    """Collection is over: without a test to run (--collect-only, collection errors, all
-    deselected) the previous reports stay as they are."""
-    config = session.config
-    stops = bool(session.testsfailed) and not config.option.continue_on_collection_errors
-    if config.option.collectonly or stops or not session.items:
-        discard_reports(config)
-    else:
-        config.stash[_TESTS_STARTED] = True
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Before any writer writes: a run that executed no test (--collect-only, collection
+    errors, all deselected) leaves the previous reports as they are."""
+    if not session.config.stash.get(_TESTS_STARTED, False):
+        discard_reports(session.config)
 
 
 @pytest.hookimpl(trylast=True)
@@ -349,14 +361,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
-    """One host under test (parametrized per --nested-host) with its open Session."""
+def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
+    """One host under test (parametrized per --nested-host): ``nested_host.run(cmdlet, **params)``,
+    ``nested_host.vm(name)`` (a ``VM`` handle), ``nested_host.facts``.
+
+    ``run`` returns a list of objects whose properties read as ``obj.Name`` or ``obj["Name"]``;
+    a failing command raises ``pytest_nestedhv.RemoteCommandError``. ``facts`` are the host's
+    facts (build, CPU, memory, supported VM versions), read once. Errors without --nested-host."""
     state = get_state(request.config)
     label = getattr(request, "param", None)
     if state is None or label is None:
         _no_host(request.config)
+    from .hyperv.machines import HyperVHost
+
     try:
-        yield state.hosts.get(label)
+        yield HyperVHost.of(state.hosts.get(label))
     except ConnectionFailed as exc:
         _exit_connection_failed(request.config, state.mask.mask(str(exc)))
 

@@ -32,7 +32,8 @@ def _strip(type_name: str) -> str:
 
 
 class RemoteObject:
-    """A remote .NET object: case-insensitive properties, enums as their names.
+    """A remote .NET object: case-insensitive properties (``obj["Status"]`` or ``obj.Status``),
+    enums as their names.
 
     A primitive written to the output (a string, a number...) is a RemoteObject too, with the
     value in ``.value`` and its extended properties (e.g. PSComputerName) as properties.
@@ -64,6 +65,19 @@ class RemoteObject:
     def get(self, name: str, default: Any = None) -> Any:
         key = self._index.get(name.lower())
         return default if key is None else self._props[key]
+
+    def __getattr__(self, name: str) -> Any:
+        # only for names that are not attributes of the class: obj.Status reads the property
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            index = object.__getattribute__(self, "_index")
+        except AttributeError:  # not initialised yet (copy, unpickling)
+            raise AttributeError(name) from None
+        key = index.get(name.lower())
+        if key is None:
+            raise AttributeError(f"{self.type_name or 'object'} has no property {name!r}")
+        return self._props[key]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._index

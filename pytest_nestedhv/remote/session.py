@@ -23,7 +23,7 @@ from .commands import Pipeline as Pipeline_  # a tuple of Cmd (one statement)
 from ..secrets import GuestCredential, Secret, SecretMask
 from .errors import ConnectionFailed, HostLost, RemoteError, RemoteTimeout, one_line
 from .objects import RemoteObject
-from .transcript import GUEST_PREFIX, HOST, Transcript, TranscriptEntry, render_pipeline
+from .transcript import GUEST_PREFIX, HOST, NESTED_SEP, Transcript, TranscriptEntry, render_pipeline
 
 if TYPE_CHECKING:
     from ..target import HostTarget
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pytest_nestedhv.remote")
 
 TRAMPOLINE = "Invoke-InGuest.ps1"
+NESTED_TRAMPOLINE = "Invoke-InNestedGuest.ps1"  # a double hop: the host into an L1, the L1 into its L2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +115,7 @@ class Session:
         self.calls = 0  # invocations sent (for benchmarks)
         self._pool: Pool | None = None
         self._keys = False
-        self._trampoline: str | None = None
+        self._scripts: dict[str, str] = {}  # the fixed .ps1 files, read once
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
@@ -227,10 +228,9 @@ class Session:
                  check: bool = True) -> list[RemoteObject]:
         """Run one cmdlet inside a VM through PowerShell Direct (the fixed trampoline script)."""
         self.mask.add(cred.password)
-        script = self._trampoline_text()
 
         def build(ps: Pipeline) -> None:
-            ps.add_script(script)
+            ps.add_script(self._script(TRAMPOLINE))
             ps.add_parameter("VMName", vm_name)
             ps.add_parameter("Credential", cred)
             ps.add_parameter("Command", cmd.name)
@@ -239,10 +239,29 @@ class Session:
         return self._call([(cmd,)], GUEST_PREFIX + vm_name, build, keys=True, read_only=cmd.is_read_only,
                           timeout=timeout, check=check)
 
-    def _trampoline_text(self) -> str:
-        if self._trampoline is None:
-            self._trampoline = resources.files(__package__).joinpath("scripts", TRAMPOLINE).read_text("utf-8")
-        return self._trampoline
+    def in_nested_guest(self, vm_name: str, cred: GuestCredential, inner_vm: str, inner_cred: GuestCredential,
+                        cmd: Cmd, timeout: float | None = None, check: bool = True) -> list[RemoteObject]:
+        """Run one cmdlet inside ``inner_vm``, a VM inside the VM ``vm_name``: PowerShell Direct
+        from the host into the L1, and from the L1 into its L2."""
+        self.mask.add(cred.password)
+        self.mask.add(inner_cred.password)
+
+        def build(ps: Pipeline) -> None:
+            ps.add_script(self._script(NESTED_TRAMPOLINE))
+            ps.add_parameter("VMName", vm_name)
+            ps.add_parameter("Credential", cred)
+            ps.add_parameter("InnerVMName", inner_vm)
+            ps.add_parameter("InnerCredential", inner_cred)
+            ps.add_parameter("Command", cmd.name)
+            ps.add_parameter("Parameters", dict(cmd.params))
+
+        return self._call([(cmd,)], f"{GUEST_PREFIX}{vm_name}{NESTED_SEP}{inner_vm}", build, keys=True,
+                          read_only=cmd.is_read_only, timeout=timeout, check=check)
+
+    def _script(self, file_name: str) -> str:
+        if file_name not in self._scripts:
+            self._scripts[file_name] = resources.files(__package__).joinpath("scripts", file_name).read_text("utf-8")
+        return self._scripts[file_name]
 
     # the invocation machinery --------------------------------------------------------------
     def _call(self, statements: list[Pipeline_], where: str, build: Callable[[Pipeline], None], *, keys: bool,

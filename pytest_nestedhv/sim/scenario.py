@@ -101,6 +101,8 @@ class FaultSpec:
     # platform regressions, for showing that the suite catches them (see scenarios/README.md)
     accept_toggle_while_running: bool = False
     ignore_expose_extensions: bool = False
+    refuse_nested_checkpoint: bool = False
+    accept_memory_change_while_running: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

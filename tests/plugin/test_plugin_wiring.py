@@ -63,7 +63,8 @@ def test_only_sim(nested_host):
     assert nested_host.target.is_sim
 
 def test_same_session(nested_host, request):
-    assert nested_host is get_state(request.config).hosts.get(nested_host.label)
+    # the fixture's typed handle rides on the pool's one open session for that host
+    assert nested_host.session is get_state(request.config).hosts.get(nested_host.label).session
 """
 
 

@@ -77,7 +77,7 @@ def set_vm_memory(call: Call) -> Iterator[Any]:
         now(call)
         for vm in _vms(call, "VMMemory"):
             if "DynamicMemoryEnabled" in p and bool(p["DynamicMemoryEnabled"]) != vm.dynamic_memory \
-                    and vm.state != "Off":
+                    and vm.state != "Off" and not world.faults.accept_memory_change_while_running:
                 call.write_error(invalid_state(call, vm))
                 continue
             if "StartupBytes" in p:

@@ -100,6 +100,18 @@ def start_refusal(node: Node, vm: VM) -> str | None:
     return None
 
 
+def checkpoint_refusal(node: Node, vm: VM, *, regression: bool = False) -> str | None:
+    """Why Checkpoint-VM fails for ``vm`` (None: it may be taken). Preview builds cannot save or
+    checkpoint a running L1 (nested-facts §1); ``regression`` models a GA build that refuses too."""
+    if vm.state != "Running" or not vm.expose_virtualization_extensions:
+        return None
+    if is_preview_era(node.os.build) or regression:
+        # assumption: the detail line; "could not initiate a checkpoint operation" is VMMS's wording
+        return (f"Checkpoint operation failed.\n'{vm.name}' could not initiate a checkpoint operation: a virtual "
+                "machine with nested virtualization enabled cannot be checkpointed while it is running.")
+    return None
+
+
 def offers_virtualization(node: Node, vm: VM, *, ignore_expose: bool = False) -> bool:
     """Whether the guest of ``vm`` sees VT-x/AMD-V: extensions exposed, allowed on this node,
     not suppressed by BCD, and the node's own hypervisor running (one nesting level only).

@@ -86,6 +86,20 @@ class NetAdapter:
 
 
 @dataclasses.dataclass
+class IPAddress:
+    """A static address set inside a guest (New-NetIPAddress) on one of its interfaces."""
+
+    interface_alias: str  # "Ethernet", "Ethernet 2"... (see interface_alias)
+    address: str
+    prefix_length: int
+
+
+def interface_alias(position: int) -> str:
+    """The name Windows gives a VM's n-th network adapter inside the guest."""
+    return "Ethernet" if position == 0 else f"Ethernet {position + 1}"
+
+
+@dataclasses.dataclass
 class HardDisk:
     path: str
     controller_type: str = "SCSI"
@@ -172,6 +186,7 @@ class Node:
     vms: list[VM] = dataclasses.field(default_factory=list)
     switches: list[Switch] = dataclasses.field(default_factory=list)
     nats: list[Nat] = dataclasses.field(default_factory=list)
+    addresses: list[IPAddress] = dataclasses.field(default_factory=list)  # static ones (New-NetIPAddress)
     events: list[EventRecord] = dataclasses.field(default_factory=list)
     next_record_id: int = 1
     vm_path: str = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"

@@ -51,6 +51,8 @@ class Faults:
     drop_rate: float = 0.0
     accept_toggle_while_running: bool = False  # regression: Set-VMProcessor changes extensions on a running VM
     ignore_expose_extensions: bool = False  # regression: L1s get VT-x/AMD-V whether or not it is exposed
+    refuse_nested_checkpoint: bool = False  # regression: Checkpoint-VM of a running L1 fails on a build that allows it
+    accept_memory_change_while_running: bool = False  # regression: Set-VMMemory -DynamicMemoryEnabled on a running VM
 
 
 class World:
@@ -207,7 +209,9 @@ class World:
         )
         world = cls(host, image, NestedBehaviour(scenario.nested.boot, scenario.nested.crash_after_seconds),
                     Faults(scenario.faults.time_scale, scenario.faults.latency_ms, scenario.faults.drop_rate,
-                           scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions),
+                           scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions,
+                           scenario.faults.refuse_nested_checkpoint,
+                           scenario.faults.accept_memory_change_while_running),
                     clock, scenario.name)
         for spec in scenario.vms:
             world._add_scenario_vm(spec, boot_time)
