@@ -237,7 +237,7 @@ def discard_reports(config: pytest.Config) -> None:
         manager.unregister(xml)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # a plugin object must stay hashable
 class _RanTests:
     """Notices that a test ran, here or (under xdist) on a worker reporting to the controller."""
 
@@ -248,12 +248,16 @@ class _RanTests:
             self.config.stash[_TESTS_STARTED] = True
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Before any writer writes: a run that executed no test (--collect-only, collection
-    errors, all deselected) leaves the previous reports as they are."""
-    if not session.config.stash.get(_TESTS_STARTED, False):
-        discard_reports(session.config)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[object]:
+    """A run that executed no test (--collect-only, collection errors, all deselected) leaves
+    the previous reports as they are. Decided here, not in sessionfinish: pluggy fixes a hook's
+    callers when the call starts, so a writer unregistered during sessionfinish would still write."""
+    try:
+        return (yield)
+    finally:
+        if not session.config.stash.get(_TESTS_STARTED, False):
+            discard_reports(session.config)
 
 
 @pytest.hookimpl(trylast=True)
