@@ -60,10 +60,21 @@ def _seconds(value: float) -> str:
     return f"{value:.1f} s"
 
 
-def _run_cell(run: RunOutcome, base: Path | None) -> str:
+def owners(runs: Sequence[RunRow]) -> dict[str, str]:
+    """Path -> the run id of the newest run that wrote it: a report folder used again holds only the
+    newest run's files, so older runs that recorded the same path get no link."""
+    out: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        for path in (run.report, run.bundle):
+            if path and (path not in out or run.started >= out[path][0]):
+                out[path] = (run.started, run.run_id)
+    return {path: run_id for path, (_, run_id) in out.items()}
+
+
+def _run_cell(run: RunOutcome, base: Path | None, owned: dict[str, str]) -> str:
     title = escape(f"run {run.run_id}, started {_date(run.started)}", quote=True)
-    report = _href(run.report, base)
-    bundle = _href(run.bundle, base)
+    report = _href(run.report, base) if owned.get(run.report or "") == run.run_id else None
+    bundle = _href(run.bundle, base) if owned.get(run.bundle or "") == run.run_id else None
     text = escape(run.outcome)
     link = f'<a href="{escape(report)}">{text}</a>' if report else text
     extra = f' <a class="bundle" href="{escape(bundle)}">bundle</a>' if bundle else ""
@@ -84,6 +95,7 @@ def _build_header(key: BuildKey, text: str, runs: Sequence[RunRow]) -> str:
 
 def _matrix(host: str, tests: Sequence[TestHistory], builds: Sequence[tuple[BuildKey, str]],
             runs: Sequence[RunRow], base: Path | None) -> list[str]:
+    owned = owners(runs)
     parts = [f'<table class="matrix" data-host="{escape(host)}"><thead><tr><th>requirement</th>']
     parts += [_build_header(key, text, runs) for key, text in builds]
     parts.append("<th>regression windows</th><th>flaky builds</th></tr></thead><tbody>")
@@ -95,7 +107,7 @@ def _matrix(host: str, tests: Sequence[TestHistory], builds: Sequence[tuple[Buil
             if result is None:
                 parts.append(f'<td class="none" data-build="{escape(text)}">-</td>')
                 continue
-            cells = "".join(_run_cell(run, base) for run in result.runs)
+            cells = "".join(_run_cell(run, base, owned) for run in result.runs)
             parts.append(f'<td class="{result.verdict}" data-build="{escape(text)}" '
                          f'data-verdict="{result.verdict}">{cells}</td>')
         windows = "<br>".join(escape(w.text()) for w in t.regressions)
