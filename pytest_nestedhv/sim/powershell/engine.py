@@ -56,7 +56,10 @@ class Engine:
         """(rebooting after a bugcheck, how many times it has booted): the server answers nothing
         while it reboots, and forgets its shells once it has."""
         with self.world.lock:
-            now = self.world.refresh()
+            now = self.world.now()
+            due = self.world.host.bugcheck_due
+            if due is not None and due <= now:
+                self.world.refresh()  # only then: other transitions stay lazy, as the cmdlets expect
             return self.world.host_down(now), self.world.host.boot_count
 
     def run(self, request: PipelineRequest, sink: PipelineSink, cancel: threading.Event) -> None:
