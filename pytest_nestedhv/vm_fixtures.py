@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import itertools
 import logging
 import re
@@ -159,7 +160,7 @@ class L1Pool:
                            guest_cred=host.guest_credential, inner_image=host.inner_image,
                            switch=host.settings.switch, memory_bytes=shape.memory_bytes,
                            processor_count=shape.processors, **extra)
-        lab = Lab(host.session, config, host=host.host_facts)
+        lab = Lab(host.session, config, host=host.facts)  # the facts also name the build in the reports
         return _Built(lab, VM(lab.names.l1, host.machine, host.guest_credential))
 
     def cleanup(self, keep: Any, failed: bool) -> list[str]:
@@ -317,6 +318,25 @@ class InnerVMFactory:
             vm.refresh()
         return vm
 
+    def events(self, since: datetime.datetime, mask: Any, test: str) -> list[Any]:
+        """The event-log records inside the L1 that name the L2s this factory made, since ``since``,
+        as reporting's EventRecords (calls tagged so that repro.ps1 never replays them)."""
+        from .remote.errors import RemoteError
+        from .reporting.events import CLOCK_MARGIN, STEP, to_record
+
+        records: list[Any] = []
+        transcript = getattr(self.host.session, "transcript", None)
+        with transcript.step(STEP) if transcript is not None else contextlib.nullcontext():
+            for created in self.created:
+                try:
+                    found = created.vm.events(since=since - CLOCK_MARGIN)
+                except RemoteError as err:  # the L1 may be gone with the failure: fewer events, no error
+                    log.info("events of %s: %s", created.vm.name, mask.mask(str(err)))
+                    continue
+                machine = f"guest:{self.l1.name}"
+                records += [r for r in (to_record(e, machine, mask, test) for e in found) if r is not None]
+        return records
+
     def cleanup(self, keep: bool) -> list[str]:
         """Remove (or, keeping, mark as kept) what this factory created, newest first; only VMs
         whose Notes carry this run's tag. Errors are logged: the other VMs still go."""
@@ -357,10 +377,30 @@ def nested_inner_vm(request: pytest.FixtureRequest, nested_host: HyperVHost, nes
     Names carry the run id and Notes the run's tag, so only these VMs are ever removed."""
     lab = next(b.lab for b in nested_l1_pool.built.values() if b.vm is nested_l1)
     factory = InnerVMFactory(nested_l1, nested_host, lab.names.tag, lab.config.run_id, nested_l1_pool.l2_numbers)
+    started = datetime.datetime.now(datetime.timezone.utc)
     try:
         yield factory
     finally:
+        failed = _test_failed(request.node)
+        if failed and factory.created:
+            _hand_events_to_reports(request, factory, started)
         keep = nested_host.settings.keep
-        kept = keep == "always" or (keep == "failed" and _test_failed(request.node))
+        kept = keep == "always" or (keep == "failed" and failed)
         with contextlib.suppress(Exception):  # cleanup logs its own errors; never mask the test's result
             factory.cleanup(kept)
+
+
+def _hand_events_to_reports(request: pytest.FixtureRequest, factory: InnerVMFactory,
+                            started: datetime.datetime) -> None:
+    from .plugin import get_state
+    from .reporting.collect import EVENTS_KEY
+
+    state = get_state(request.config)
+    if state is None:
+        return
+    try:
+        records = factory.events(started, state.mask, request.node.nodeid)
+    except Exception as err:  # noqa: BLE001 - events are an extra: never change the test's result
+        log.info("could not read the L2s' events: %s", state.mask.mask(str(err)))
+        return
+    request.node.stash[EVENTS_KEY] = [*request.node.stash.get(EVENTS_KEY, []), *records]
