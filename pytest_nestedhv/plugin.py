@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -101,10 +101,11 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
+    from .hyperv.machines import HyperVHost
     from .remote.hosts import HostPool, load_sim_scenario
 
     mask = SecretMask(settings.secrets())
-    hosts = HostPool(settings, mask)
+    hosts = HostPool(settings, mask, HyperVHost)
     for target in settings.targets:
         if target.is_sim:
             from .sim.scenario import ScenarioError
@@ -268,10 +269,8 @@ def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
     label = getattr(request, "param", None)
     if state is None or label is None:
         pytest.skip("no --nested-host given")
-    from .hyperv.machines import HyperVHost
-
     try:
-        yield HyperVHost.of(state.hosts.get(label))
+        yield cast("HyperVHost", state.hosts.get(label))  # the pool makes HyperVHosts (pytest_configure)
     except ConnectionFailed as exc:
         _exit_connection_failed(request.config, state.mask.mask(str(exc)))
 

@@ -202,10 +202,6 @@ class HyperVHost(NestedHost):
 
     host_facts: HostFacts | None = None
 
-    @classmethod
-    def of(cls, host: NestedHost) -> HyperVHost:
-        return cls(**{f.name: getattr(host, f.name) for f in dataclasses.fields(NestedHost)})
-
     @property
     def machine(self) -> Machine:
         return Machine(self.session)

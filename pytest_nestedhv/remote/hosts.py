@@ -71,9 +71,10 @@ def load_sim_scenario(target: HostTarget) -> Any:
 class HostPool:
     """Opens each target once, on first use, and closes everything at the end."""
 
-    def __init__(self, settings: Settings, mask: SecretMask) -> None:
+    def __init__(self, settings: Settings, mask: SecretMask, host_type: type[NestedHost] = NestedHost) -> None:
         self.settings = settings
         self.mask = mask
+        self.host_type = host_type  # what get() hands out: the plugin's is a NestedHost with Hyper-V handles
         self._hosts = {t.label: _Runtime(t) for t in settings.targets}
 
     def set_scenario(self, label: str, scenario: Any) -> None:
@@ -129,7 +130,7 @@ class HostPool:
         except ConnectionFailed:
             self._stop_server(rt)
             raise
-        host = NestedHost(target=target, session=session, settings=s, guest_credential=credential,
+        host = self.host_type(target=target, session=session, settings=s, guest_credential=credential,
                           base_image=base_image, inner_image=inner_image, scenario=rt.scenario)
         host.info = read_host_info(session)
         return host
