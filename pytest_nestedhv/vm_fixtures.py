@@ -22,6 +22,7 @@ import pytest
 if TYPE_CHECKING:
     from .hyperv.lab import Lab
     from .hyperv.machines import VM, HyperVHost
+    from .hyperv.names import RunNames
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
@@ -260,11 +261,11 @@ class _Created:
 class InnerVMFactory:
     """``nested_inner_vm(...)``: creates L2s in the L1 and remembers them for removal."""
 
-    def __init__(self, l1: VM, host: HyperVHost, tag: str, run_id: str, numbers: Iterator[int]) -> None:
+    def __init__(self, l1: VM, host: HyperVHost, names: RunNames, numbers: Iterator[int]) -> None:
         self.l1 = l1
         self.host = host
-        self.tag = tag
-        self.run_id = run_id
+        self.names = names  # the L1's lab: names and Notes tag of everything made in it
+        self.tag = names.tag
         self.numbers = numbers
         self.created: list[_Created] = []
 
@@ -278,7 +279,7 @@ class InnerVMFactory:
         the run's name (``nestedhv-<run>-<name>``). ``switch``: a virtual switch inside the L1 to
         connect it to. ``start``: Start-VM at once (wait with ``wait_heartbeat``)."""
         from .hyperv.machines import VM
-        from .hyperv.names import PREFIX, join_path, parent_dir
+        from .hyperv.names import join_path, parent_dir
         from .remote.commands import SWITCH, Cmd
 
         if generation not in (1, 2):
@@ -288,7 +289,7 @@ class InnerVMFactory:
         suffix = name if name is not None else f"l2-{next(self.numbers)}"
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", suffix):
             raise ValueError(f"nested_inner_vm(name={name!r}): letters, digits, '.', '_' and '-' only (up to 40)")
-        vm_name = suffix if suffix.startswith(PREFIX) else f"{PREFIX}{self.run_id}-{suffix}"
+        vm_name = self.names.vm(suffix)
         inside = self.l1.inside
         image = image or self.host.inner_image
         params: dict[str, Any] = {"Name": vm_name, "Generation": generation, "MemoryStartupBytes": memory_bytes}
@@ -376,7 +377,7 @@ def nested_inner_vm(request: pytest.FixtureRequest, nested_host: HyperVHost, nes
     failure or Ctrl-C; ``--nested-keep=always`` (or ``failed`` when the test failed) keeps them.
     Names carry the run id and Notes the run's tag, so only these VMs are ever removed."""
     lab = next(b.lab for b in nested_l1_pool.built.values() if b.vm is nested_l1)
-    factory = InnerVMFactory(nested_l1, nested_host, lab.names.tag, lab.config.run_id, nested_l1_pool.l2_numbers)
+    factory = InnerVMFactory(nested_l1, nested_host, lab.names, nested_l1_pool.l2_numbers)
     started = datetime.datetime.now(datetime.timezone.utc)
     try:
         yield factory
