@@ -136,9 +136,7 @@ class WireHost:
         ps.add_parameter("Credential", PSCredential(username=GUEST_USER, password=password))
         ps.add_parameter("Command", command)
         ps.add_parameter("Parameters", params)
-        output = ps.invoke()
-        return WireResult(output, list(ps.streams.error), [w.message for w in ps.streams.warning],
-                          ps.had_errors, ps.state)
+        return self._invoke(ps)
 
     def in_nested_guest(self, l1: str, l2: str, command: str, password: str = GUEST_PASSWORD,
                         inner_password: str = GUEST_PASSWORD, **params: Any) -> WireResult:
@@ -151,6 +149,10 @@ class WireHost:
         ps.add_parameter("InnerCredential", PSCredential(username=GUEST_USER, password=inner_password))
         ps.add_parameter("Command", command)
         ps.add_parameter("Parameters", params)
+        return self._invoke(ps)
+
+    @staticmethod
+    def _invoke(ps: PowerShell) -> WireResult:
         output = ps.invoke()
         return WireResult(output, list(ps.streams.error), [w.message for w in ps.streams.warning],
                           ps.had_errors, ps.state)
