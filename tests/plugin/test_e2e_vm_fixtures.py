@@ -332,3 +332,22 @@ def test_user_tests_are_reported_like_the_suites(pytester: pytest.Pytester) -> N
     blob = re.search(r'data-jsonblob="([^"]*)"', (reports / "report.html").read_text("utf-8"))
     text = html.unescape(blob.group(1)) if blob else page
     assert "Get-Service -Name" in text and "-crashy" in text
+
+
+BLOCKED = '''
+def test_one(nested_l1):
+    pass
+
+def test_two(nested_inner_vm):
+    pass
+'''
+
+
+def test_a_failed_lab_step_is_one_error_naming_it_and_never_retried(pytester: pytest.Pytester) -> None:
+    run = run_tests(pytester, BLOCKED, "--nested-host=sim:guest-install-fails")
+    assert run.outcomes() == {"errors": 2}, run.output[-3000:]
+    line = ("nested_l1 on sim-guest-install-fails: the L1 could not be built: lab step 'hyperv-installed' failed: "
+            "Installation of one or more roles, role services, or features failed.")
+    assert sum(1 for text in run.result.outlines if text.startswith(line)) == 2
+    assert [d for _s, d, _p in run.new_vm] == [0]  # one L1, built once; no L2 in a broken lab
+    assert run.ours(0) == []
