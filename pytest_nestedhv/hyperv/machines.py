@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pytest_nestedhv.machines")
 
-DEFAULT_TIMEOUT_S = 600.0
 POLL_S = 1.0  # wait_running reads the state this often (Wait-VM has no "Running" condition)
 SLICE_S = 30  # Wait-VM slices: a VM that turned off is noticed within one
 
