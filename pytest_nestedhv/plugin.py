@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import pytest
 
@@ -116,11 +116,12 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
+    from .hyperv.machines import HyperVHost
     from .remote.backends import BadTarget
     from .remote.hosts import HostPool
 
     mask = SecretMask(settings.secrets())
-    hosts = HostPool(settings, mask)
+    hosts = HostPool(settings, mask, HyperVHost)
     try:
         hosts.prepare()
     except BadTarget as exc:
@@ -376,10 +377,8 @@ def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
     label = getattr(request, "param", None)
     if state is None or label is None:
         _no_host(request.config)
-    from .hyperv.machines import HyperVHost
-
     try:
-        yield HyperVHost.of(state.hosts.get(label))
+        yield cast("HyperVHost", state.hosts.get(label))  # the pool makes HyperVHosts (pytest_configure)
     except ConnectionFailed as exc:
         _exit_connection_failed(request.config, state.mask.mask(str(exc)))
 
