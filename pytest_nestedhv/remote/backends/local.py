@@ -33,10 +33,16 @@ _INT32 = range(-(2**31), 2**31)
 SHELL_HINT = "set nested_local_shell (ini) or NESTED_LOCAL_SHELL, e.g. 'pwsh -NoLogo -s'"
 
 
-def shell_argv(command: str) -> list[str]:
+def shell_argv(command: str, *, windows: bool | None = None) -> list[str]:
+    """The command as argv. On Windows backslashes are path separators, so the split is not POSIX's;
+    the quotes around a word ("C:\\Program Files\\PowerShell\\7\\pwsh.exe") are dropped, as cmd.exe does."""
     import os
 
-    return shlex.split(command, posix=os.name != "nt")
+    if windows is None:
+        windows = os.name == "nt"
+    if not windows:
+        return shlex.split(command)
+    return [w[1:-1] if len(w) >= 2 and w[0] == w[-1] == '"' else w for w in shlex.split(command, posix=False)]
 
 
 def to_psrp(value: Any) -> Any:
