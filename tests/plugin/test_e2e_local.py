@@ -98,3 +98,14 @@ def test_local_needs_no_host_account_but_the_guest_one(pytester: pytest.Pytester
     assert run.ret == pytest.ExitCode.USAGE_ERROR
     assert "NESTED_GUEST_PASSWORD is not set" in run.stderr and "NESTED_HOST_PASSWORD" not in run.stderr
     assert load_scenario("default").guest.admin_user in run.stderr
+
+
+def test_a_host_account_hyperv_refuses_stops_a_winrm_run_the_same_way(pytester: pytest.Pytester) -> None:
+    scenario = pytester.path / "not-admin.toml"
+    scenario.write_text("[host]\nelevated = false\n", encoding="utf-8")
+    run = run_suite(pytester, f"--nested-host=sim:{scenario}")
+    assert run.ret == ONE_LINE_EXIT and not run.cases
+    lines = [line for line in (run.stdout + "\n" + run.stderr).splitlines() if line.strip()]
+    assert lines == ['Exit: sim-not-admin: Hyper-V refused access (the account is not an administrator): run from '
+                     'an elevated prompt (Run as administrator), or join the "Hyper-V Administrators" group and '
+                     'sign in again']
