@@ -88,6 +88,7 @@ class _Pool:
         self._lost = lost
         self._acks: set[tuple[str, uuid.UUID | None]] = set()
         self._pipelines: dict[uuid.UUID, _Pipeline] = {}
+        self._closing: set[uuid.UUID] = set()  # pipelines closed without waiting for the CloseAck
         self._key_ready = False
 
     # packets -------------------------------------------------------------------------------
@@ -126,6 +127,8 @@ class _Pool:
                 stream = StreamType.prompt_response if packet.stream == "PromptResponse" else StreamType.default
                 self.psrp.receive_data(PSRPPayload(packet.data, stream, packet.guid))
                 self._events()
+            elif packet.tag == "CloseAck" and packet.guid in self._closing:
+                self._closing.discard(packet.guid)  # a finished pipeline: nobody waits for it
             elif packet.tag.endswith("Ack"):
                 self._acks.add((packet.tag, packet.guid))
         return True
@@ -249,12 +252,10 @@ class _Pipeline:
         self._close()
 
     def _close(self) -> None:
+        # the pipeline is over: its CloseAck is taken whenever it comes, the next call need not wait for it
         self._pool.forget(self)
-        try:
-            self._pool._send(Packet("Close", self.id))
-            self._pool.wait_ack("CloseAck", self.id, 10)
-        except TimeoutError as exc:
-            log.debug("closing a local pipeline: %s", exc)
+        self._pool._closing.add(self.id)
+        self._pool._send(Packet("Close", self.id))
 
     def on_event(self, event: Any) -> None:
         from psrpcore import ErrorRecordEvent, PipelineOutputEvent, PipelineStateEvent, WarningRecordEvent
