@@ -99,11 +99,12 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
+    from .hyperv.access import check_access
     from .remote.backends import BadTarget
     from .remote.hosts import HostPool
 
     mask = SecretMask(settings.secrets())
-    hosts = HostPool(settings, mask)
+    hosts = HostPool(settings, mask, on_open=check_access)
     try:
         hosts.prepare()
     except BadTarget as exc:
