@@ -130,8 +130,11 @@ def _category_number(name: str) -> int:
 
 def _target(value: Any) -> Any:
     # the record's TargetObject must serialize; cmdlet values other than primitives go as their string form
-    if value is None or isinstance(value, (str, int, float, bool, PSObject)):
+    if value is None or isinstance(value, (bool, PSObject)):
         return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
     return str(value)
 
 
@@ -139,7 +142,10 @@ def _target_type(value: Any) -> str:
     names = getattr(value, "type_names", None)
     if isinstance(names, list) and names:
         return str(names[0]).rsplit(".", 1)[-1]
-    return {str: "String", int: "Int32", bool: "Boolean", float: "Double"}.get(type(value), type(value).__name__)
+    for kind, name in ((bool, "Boolean"), (str, "String"), (int, "Int32"), (float, "Double")):
+        if isinstance(value, kind):  # psrpcore's PSString and friends included
+            return name
+    return type(value).__name__
 
 
 def _ellipsize(text: str) -> str:

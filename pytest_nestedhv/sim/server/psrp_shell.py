@@ -33,7 +33,7 @@ from psrpcore.types import PSInvocationState
 from psrpcore.types import CommandMetadataCount, PSObject, PSRPMessageType
 
 from . import wsman_fault
-from .clixml_order import windows_order
+from .clixml_order import MEMBER_ORDER, windows_order
 from .engine_api import EngineLike
 from .pipeline_run import PipelineRun
 from .private_data import application_private_data
@@ -53,13 +53,21 @@ def _fix_ci(event: Any) -> None:
 _PROCESS_IDS = itertools.count(2852, 4)  # a wsmprovhost.exe process id per shell
 
 
+def _message_pipeline_id(data: bytes) -> uuid.UUID | None:
+    """The pipeline id in the PSRP message header of the first fragment of ``data``."""
+    if len(data) < 21 + 40 or not data[16] & 1:  # fragment header, then the message header
+        return None
+    return uuid.UUID(bytes_le=bytes(data[21 + 24:21 + 40]))
+
+
 class _Pool(ServerRunspacePool):
     def prepare_message(self, message: Any, message_type: Any = None, pipeline_id: Any = None,
                         stream_type: StreamType = StreamType.default) -> None:
         super().prepare_message(message, message_type, pipeline_id, stream_type)
         queued = self._send_buffer[-1]
         # psrpcore writes <ToString> last and an enum's value first; Windows writes TN, ToString, value
-        queued._data[40:] = windows_order(bytes(queued._data[40:]))
+        members = MEMBER_ORDER.get(queued.message_type.name)
+        queued._data[40:] = windows_order(bytes(queued._data[40:]), members)
 
     def _process_SetMaxRunspaces(self, event: SetMaxRunspacesEvent) -> None:
         _fix_ci(event)
@@ -93,7 +101,8 @@ class PsrpShell:
         self._cond = threading.Condition()
         self._pool = _Pool(application_private_data(engine))
         self._queues: dict[uuid.UUID | None, collections.deque[bytes]] = collections.defaultdict(collections.deque)
-        self._runs: dict[uuid.UUID, PipelineRun] = {}
+        self._runs: dict[uuid.UUID, PipelineRun] = {}  # by WSMan CommandId
+        self._command_ids: dict[uuid.UUID, uuid.UUID] = {}  # PSRP pipeline id -> WSMan CommandId
         self._broken: WSManFault | None = None
         self._closed = False
 
@@ -119,9 +128,13 @@ class PsrpShell:
         with self._cond:
             self._check_usable()
             # the pipeline must exist before its CreatePipeline message is processed
-            if command_id in self._pool.pipeline_table:
+            if command_id in self._runs:
                 raise wsman_fault.plugin_failure(f"A command with CommandId {command_id} already exists.")
-            pipeline = ServerPipeline(self._pool, command_id)
+            # Windows routes a command by its WSMan CommandId whatever pipeline id the PSRP message
+            # carries (recorded: pypsrp 0.1 wrote it in another byte order); psrpcore keys by the latter
+            wire_id = _message_pipeline_id(data) or command_id
+            self._command_ids[wire_id] = command_id
+            pipeline = ServerPipeline(self._pool, wire_id)
             self._runs[command_id] = PipelineRun(pipeline, self._locked)
             self._feed(data, command_id)
 
@@ -237,21 +250,21 @@ class PsrpShell:
         elif isinstance(event, GetCommandMetadataEvent):
             self._answer_metadata(event)
         elif isinstance(event, CreatePipelineEvent):
-            run = self._run(event.pipeline_id)
+            run = self._run(self._command_ids.get(event.pipeline_id, event.pipeline_id))
             # psrpcore already parsed the pipeline into .metadata; event.pipeline would parse it again
             run.set_metadata(run.pipeline.metadata)
             run.start_if_ready(self._engine)
         elif isinstance(event, PipelineInputEvent):
-            run = self._run(event.pipeline_id)
+            run = self._run(self._command_ids.get(event.pipeline_id, event.pipeline_id))
             run.add_input(event.data)
         elif isinstance(event, EndOfPipelineInputEvent):
-            run = self._run(event.pipeline_id)
+            run = self._run(self._command_ids.get(event.pipeline_id, event.pipeline_id))
             run.end_input()
             run.start_if_ready(self._engine)
 
     def _answer_metadata(self, event: GetCommandMetadataEvent) -> None:
         """GET_COMMAND_METADATA: a count, one object per matching command, then Completed (recorded)."""
-        run = self._run(event.pipeline_id)
+        run = self._run(self._command_ids.get(event.pipeline_id, event.pipeline_id))
         request = event.pipeline
         lookup = getattr(self._engine, "command_metadata", None)
         found: list[PSObject] = []
@@ -271,4 +284,5 @@ class PsrpShell:
             payload = self._pool.data_to_send(FRAGMENT_SIZE)
             if payload is None:
                 return
-            self._queues[payload.pipeline_id].append(payload.data)
+            target = payload.pipeline_id
+            self._queues[self._command_ids.get(target, target) if target is not None else None].append(payload.data)
