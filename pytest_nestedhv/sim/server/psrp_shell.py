@@ -30,7 +30,7 @@ from psrpcore import (
 )
 from psrpcore.types import PSInvocationState
 
-from psrpcore.types import CommandMetadataCount, PSObject, PSRPMessageType
+from psrpcore.types import PSInt, PSNoteProperty, PSObject, PSRPMessageType
 
 from . import wsman_fault
 from .clixml_order import MEMBER_ORDER, windows_order
@@ -271,9 +271,10 @@ class PsrpShell:
         if lookup is not None:
             found = list(lookup([str(n) for n in request.name or []], int(request.command_type),
                                 [str(n) for n in request.namespace or []]))
-        count = CommandMetadataCount(Count=len(found))
+        count = PSObject()  # psrpcore's CommandMetadataCount writes Count twice
         count.PSObject.type_names = ["Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo",
                                      "System.Management.Automation.PSCustomObject", "System.Object"]
+        count.PSObject.extended_properties.append(PSNoteProperty("Count", PSInt(len(found))))
         run.pipeline.state = PSInvocationState.Running
         for obj in [count, *found]:
             run.pipeline.prepare_message(obj, message_type=PSRPMessageType.PipelineOutput)

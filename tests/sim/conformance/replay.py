@@ -18,6 +18,7 @@ from wire_facts import Defragmenter, request_facts, response_facts
 
 VECTORS = Path(__file__).parent / "vectors"
 RECEIVE_TIMEOUT = "PT1S"
+_SHELL_SELECTOR = re.compile(r'(<(?:wsman|w):Selector Name="ShellId">)([^<]+)(</(?:wsman|w):Selector>)')
 
 
 def load(name: str) -> dict[str, Any]:
@@ -48,16 +49,31 @@ def replay(vector: dict[str, Any], url: str, auth: tuple[str, str], stop_at: set
     """Send every recorded request (until an action in ``stop_at``, which is sent and ends the replay)."""
     inbound, outbound = Defragmenter(), Defragmenter()
     exchanges = []
+    shells: dict[str, str] = {}  # recorded ShellId -> the emulator's, for clients that let the server choose
+    pending: list[str] = []
     with requests.Session() as session:
         session.auth = auth
         for entry in vector["exchanges"]:
             envelope = entry["request_envelope"]
             request = request_facts(envelope, inbound)
             sent = _rewrite(envelope, url, request["action"])
+            selector = _SHELL_SELECTOR.search(sent)
+            if selector:
+                recorded_id = selector.group(2)
+                if recorded_id in pending:
+                    pending.remove(recorded_id)
+                elif recorded_id not in shells and pending:  # the recorded server chose its own ShellId
+                    shells[recorded_id] = pending.pop(0)
+                sent = _SHELL_SELECTOR.sub(lambda m: m.group(1) + shells.get(m.group(2), m.group(2)) + m.group(3), sent)
             answer = session.post(url, data=sent.encode("utf-8"), timeout=30,
                                   headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
             request = {**request, "to_host": re.sub(r"^https?://([^:/\[]+).*$", r"\1", url)}
-            emulated = response_facts(answer.content.decode("utf-8"), outbound, request)
+            text = answer.content.decode("utf-8")
+            emulated = response_facts(text, outbound, request)
+            if request["action"] == "Create" and "fault" not in emulated:
+                created = _SHELL_SELECTOR.search(text).group(2)
+                shells[created] = created
+                pending.append(created)
             exchanges.append(Exchange(entry["request"], entry.get("response"), emulated, answer.status_code))
             if request["action"] in stop_at:
                 break

@@ -129,6 +129,9 @@ def request_facts(envelope: str, inbound: Defragmenter) -> dict[str, Any]:
                 facts["raw_stream"] = True  # a cmd shell's bytes, no PSRP
     if messages:
         facts["psrp"] = messages
+    for el in (body.find(f".//{RSP}CommandLine"), body.find(f".//{RSP}Stream")):
+        if el is not None and el.get("CommandId"):
+            facts["command_id"] = el.get("CommandId", "").upper()
     desired = body.find(f".//{RSP}DesiredStream")
     if desired is not None:
         facts["receive_target"] = (desired.get("CommandId") or "pool").upper()
