@@ -12,6 +12,7 @@ emulator replays keep their request envelopes (recorded protocol data, verbatim)
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,39 @@ def distil(name: str, text: str, commit: str) -> dict[str, Any]:
             "category": kind, "reason": reason, "exchanges": exchanges}
 
 
+# raw CLIXML of a few recorded objects, for tests of how the plugin reads real shapes:
+# (recording, message type, first type name of the object)
+SAMPLES = [
+    ("test_psrp_with_history", "PipelineOutput", "Microsoft.PowerShell.Commands.HistoryInfo"),
+    ("test_psrp_pshost_methods", "PipelineOutput", "System.Globalization.CultureInfo"),
+    ("test_psrp_get_command_metadata", "PipelineOutput", "Selected.System.Management.Automation.CmdletInfo"),
+    ("test_psrp_with_jea_configuration", "PipelineOutput", "Microsoft.WSMan.Management.WSManConfigLeafElement"),
+    ("test_psrp_with_jea_configuration", "ErrorRecord", "System.Management.Automation.ErrorRecord"),
+    ("test_psrp_stream_output_invocation", "WarningRecord", "System.Management.Automation.WarningRecord"),
+    ("test_psrp_stream_output_invocation", "VerboseRecord", "System.Management.Automation.VerboseRecord"),
+]
+
+
+def samples(git: Any, commit: str) -> list[dict[str, str]]:
+    found = []
+    for name, message_type, type_name in SAMPLES:
+        recording = yaml.safe_load(git("show", f"{commit}:{FOLDER}/{name}.yml"))
+        outbound = Defragmenter()
+        for message in recording["messages"]:
+            for stream in re.findall(r"<rsp:Stream [^>]*>([^<]+)</rsp:Stream>", message.get("response") or ""):
+                for kind, _pipeline, body in outbound.feed(stream):
+                    if kind == message_type and f"<T>{type_name}</T>" in body[:400]:
+                        found.append({"source": f"{REPO}@{commit}:{FOLDER}/{name}.yml", "type": message_type,
+                                      "clixml": body})
+                        break
+                else:
+                    continue
+                break
+            if found and found[-1]["source"].endswith(f"{name}.yml") and found[-1]["type"] == message_type:
+                break
+    return found
+
+
 def main(git_dir: str, commit: str = "HEAD") -> None:
     def git(*args: str) -> str:
         return subprocess.run(["git", "--git-dir", git_dir, *args], check=True, capture_output=True,
@@ -108,6 +142,8 @@ def main(git_dir: str, commit: str = "HEAD") -> None:
             continue
         vector = distil(name, text, resolved)
         (VECTORS / f"{name}.json").write_text(json.dumps(vector, separators=(",", ":")) + "\n", "utf-8")
+    (Path(__file__).parent / "recorded_objects.json").write_text(json.dumps(samples(git, resolved), indent=1) + "\n",
+                                                                 "utf-8")
 
 
 if __name__ == "__main__":
