@@ -28,7 +28,7 @@ MEMBER_ORDER = {"SessionCapability": ["protocolversion", "PSVersion", "Serializa
 def windows_order(xml: bytes, members: list[str] | None = None) -> bytes:
     """One serialized PSRP message body with its objects' children in Windows' order; ``members``
     the order of the message's own members where it differs."""
-    if b"<Obj" not in xml:
+    if b"<ToString>" not in xml and not members:  # nothing psrpcore places differently
         return xml
     root = ET.fromstring(xml)
     _reorder(root)
