@@ -18,6 +18,7 @@ from wire_facts import Defragmenter, request_facts, response_facts
 
 VECTORS = Path(__file__).parent / "vectors"
 RECEIVE_TIMEOUT = "PT1S"
+_COMMAND_ID = re.compile(r'CommandId="([^"]+)"')
 _SHELL_SELECTOR = re.compile(r'(<(?:wsman|w):Selector Name="ShellId">)([^<]+)(</(?:wsman|w):Selector>)')
 
 
@@ -49,8 +50,11 @@ def replay(vector: dict[str, Any], url: str, auth: tuple[str, str], stop_at: set
     """Send every recorded request (until an action in ``stop_at``, which is sent and ends the replay)."""
     inbound, outbound = Defragmenter(), Defragmenter()
     exchanges = []
-    shells: dict[str, str] = {}  # recorded ShellId -> the emulator's, for clients that let the server choose
+    # recorded ShellId/CommandId -> the emulator's, for clients that let the server choose them
+    shells: dict[str, str] = {}
     pending: list[str] = []
+    commands: dict[str, str] = {}
+    pending_commands: list[str] = []
     with requests.Session() as session:
         session.auth = auth
         for entry in vector["exchanges"]:
@@ -65,11 +69,24 @@ def replay(vector: dict[str, Any], url: str, auth: tuple[str, str], stop_at: set
                 elif recorded_id not in shells and pending:  # the recorded server chose its own ShellId
                     shells[recorded_id] = pending.pop(0)
                 sent = _SHELL_SELECTOR.sub(lambda m: m.group(1) + shells.get(m.group(2), m.group(2)) + m.group(3), sent)
+            if request["action"] != "Command":
+                for recorded_command in set(_COMMAND_ID.findall(sent)):
+                    key = recorded_command.upper()
+                    if key in pending_commands:
+                        pending_commands.remove(key)
+                    elif key not in commands and pending_commands:  # the recorded server chose its own id
+                        commands[key] = pending_commands.pop(0)
+                    if key in commands:
+                        sent = sent.replace(recorded_command, commands[key])
             answer = session.post(url, data=sent.encode("utf-8"), timeout=30,
                                   headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
             request = {**request, "to_host": re.sub(r"^https?://([^:/\[]+).*$", r"\1", url)}
             text = answer.content.decode("utf-8")
             emulated = response_facts(text, outbound, request)
+            if request["action"] == "Command" and "fault" not in emulated:
+                created_command = re.search(r"<rsp:CommandId>([^<]+)<", text).group(1).upper()
+                commands[created_command] = created_command
+                pending_commands.append(created_command)
             if request["action"] == "Create" and "fault" not in emulated:
                 created = _SHELL_SELECTOR.search(text).group(2)
                 shells[created] = created
