@@ -134,3 +134,32 @@ def test_category_message_shortens_a_long_target_as_windows_does() -> None:
     target = "Set-Item -Path WSMan:\\localhost\\Service\\AllowUnencrypted -Value $false"
     assert category_message("ParserError", "", "ParseException", target, "String") == (
         "ParserError: (Set-Item -Path ...d -Value $false:String) [], ParseException")  # as recorded
+
+
+def test_select_object_output_has_the_recorded_custom_object_shape() -> None:
+    from pytest_nestedhv.sim.model.world import World
+    from pytest_nestedhv.sim.powershell.engine import Engine
+    from pytest_nestedhv.sim.powershell.request import CommandSpec, PipelineRequest
+    from pytest_nestedhv.sim.scenario import load_scenario
+
+    windows = clixml(ET.fromstring(recorded("PipelineOutput", "Selected.System.Management.Automation.CmdletInfo")))
+    engine = Engine(World.from_scenario(load_scenario("legacy-vms")))
+    out: list[Any] = []
+
+    class Sink:
+        def output(self, obj: Any) -> None:
+            out.append(obj)
+
+        def error(self, record: Any) -> None: ...
+        def warning(self, message: str) -> None: ...
+        def verbose(self, message: str) -> None: ...
+
+    request = PipelineRequest([[CommandSpec("Get-VM", False, []),
+                                CommandSpec("Select-Object", False, [("Property", ["Name", "State"])])]], [])
+    import threading
+
+    engine.run(request, Sink(), threading.Event())
+    shape = _shape(out[0])
+    assert shape["order"] == windows["order"] == ["TN", "MS"]  # note properties, no ToString
+    assert shape["TN"][1:] == windows["TN"][1:] and shape["TN"][0].startswith("Selected.")
+    assert _names(shape) == ["Name", "State"] and _member(shape, "State")[0] == "S"  # an enum at depth
