@@ -15,6 +15,12 @@ test_client_fetch_file_fail_missing, test_psrp_with_jea_configuration, test_psrp
   ``Type: message``. The emulator has no .NET stack: StackTrace and TargetSite are Nil, as for an
   exception a cmdlet creates and writes without throwing (recorded WriteErrorException), except
   the no-language refusal, whose recorded stack is kept.
+
+Approximations, for want of a recording of a cmdlet invoked directly: the InvocationInfo says the
+command stood alone (PipelineLength 1, PipelinePosition 1, CommandOrigin Runspace, as in the
+recorded VerboseRecord of a directly invoked command); BoundParameters is empty as in every
+recorded record; the flattened BoundParameters repeats the dictionary where Windows writes a
+<Ref> to it (psrpcore cannot reference a dictionary), which a client reads as the same value.
 """
 from __future__ import annotations
 

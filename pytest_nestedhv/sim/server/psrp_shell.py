@@ -3,6 +3,11 @@
 psrpcore emits the data of the pool and of all its pipelines in one stream; it is sorted
 here into one queue per target (None = the pool, else the command id) so each WSMan
 Receive gets only its own messages. One condition (and its lock) guards everything.
+
+Known differences from Windows, on record in tests/sim/conformance: the pool's first Receive
+carries SessionCapability, APPLICATION_PRIVATE_DATA and the Opened state together (Windows
+sends the state with the next Receive; a client reads the same messages in the same order);
+a Receive after a command's last answer gets an empty Done again.
 """
 from __future__ import annotations
 

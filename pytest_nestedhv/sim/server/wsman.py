@@ -149,7 +149,7 @@ class ShellService:
             ("ShellRunTime", _wsman_duration(run_time)),
             ("ShellInactivity", _wsman_duration(inactivity)),
         ]
-        if usage:
+        if usage:  # the emulator has no wsmprovhost.exe: a typical recorded value
             fields += [("MemoryUsed", "58MB"), ("ChildProcesses", "0")]
         for name, value in fields:
             ET.SubElement(el, q("rsp", name)).text = value
