@@ -51,6 +51,7 @@ class Engine:
         self._impls = {name.lower(): impl for name, impl in {**BUILTINS, **cmdlets}.items()}
         self._apps = {name.lower(): app for name, app in (applications or {}).items()}
         self._scripts = ScriptRunner(self, known_scripts())
+        self._place = threading.local()  # set by execute() around each command (pipelines run on threads)
 
     # -- entry point used by the protocol server ---------------------------------------------------
     def run(self, request: PipelineRequest, sink: PipelineSink, cancel: threading.Event) -> None:
@@ -81,13 +82,18 @@ class Engine:
         for position, spec in enumerate(commands):
             if ctx.cancel.is_set():
                 break
-            objects = list(self.invoke(spec, objects, ctx, expects_input=position > 0 or objects is not None,
-                                       place=(position + 1, len(commands))))
+            outer = getattr(self._place, "value", None)
+            self._place.value = (position + 1, len(commands))
+            try:
+                objects = list(self.invoke(spec, objects, ctx, expects_input=position > 0 or objects is not None))
+            finally:
+                self._place.value = outer
         return objects or []
 
     def invoke(self, spec: CommandSpec, input_objects: list[Any] | None, ctx: Context,
-               expects_input: bool, place: tuple[int, int] = (1, 1)) -> Iterable[Any]:
-        """Run one command; ``place`` is its (position, pipeline length), for its records' InvocationInfo."""
+               expects_input: bool) -> Iterable[Any]:
+        # (position, pipeline length) of this command, for its records' InvocationInfo
+        place: tuple[int, int] = getattr(self._place, "value", None) or (1, 1)
         if spec.is_script:
             return self._scripts.run(spec, ctx)
         name = spec.name.strip()

@@ -33,9 +33,7 @@ from psrpcore import (
     SetMinRunspacesEvent,
     StreamType,
 )
-from psrpcore.types import PSInvocationState
-
-from psrpcore.types import PSInt, PSNoteProperty, PSObject, PSRPMessageType
+from psrpcore.types import PSInt, PSInvocationState, PSNoteProperty, PSObject, PSRPMessageType
 
 from . import wsman_fault
 from .clixml_order import MEMBER_ORDER, windows_order
@@ -182,6 +180,7 @@ class PsrpShell:
                 run.pipeline.close()
                 self._runs.pop(command_id, None)
                 self._queues.pop(command_id, None)
+                self._command_ids.pop(run.pipeline.pipeline_id, None)
             elif lowered.endswith("ctrl_c"):
                 run.stop()
                 self._pump()
