@@ -19,7 +19,8 @@ import pytest
 from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
-from .hyperv.observer import Blocked, Observer
+from .hyperv.observer import Observer
+from .hyperv.steps import SIDE_BRANCHES, Step
 from .remote.errors import RemoteError
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
@@ -27,6 +28,7 @@ log = logging.getLogger("pytest_nestedhv.fixtures")
 FINDING_KEY = pytest.StashKey[dict[str, Any]]()  # item.stash: the Finding as a dict, for the reports
 LAB_KEY = pytest.StashKey[dict[str, Lab]]()  # config.stash: label -> Lab, for the reports' timeline
 EXIT_BAD_INPUT = pytest.ExitCode.USAGE_ERROR
+Check = Callable[..., req.Finding]  # the ``requirement`` fixture: requirement() -> Finding
 
 
 class NestedAdvisory(UserWarning):
@@ -45,8 +47,22 @@ def _write_line(config: pytest.Config, text: str) -> None:
         reporter.write_line(text)
 
 
+def _side_branches(session: pytest.Session) -> tuple[Step, ...]:
+    """The side branches some collected test needs: they run in the background, overlapping the chain."""
+    needed: set[Step] = set()
+    for item in session.items:
+        for marker in item.iter_markers("requirement"):
+            r = req.BY_ID.get(str(marker.args[0])) if marker.args else None
+            if r is not None and r.needs is not None:
+                needed.update(r.needs.path())
+    return tuple(step for step in SIDE_BRANCHES if step in needed)
+
+
 @pytest.fixture(scope="session")
 def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterator[Observer]:
+    """The requirement judge for one host: its facts, and the lab (or the --nested-vm VM) it reads.
+
+    Builds the lab lazily, step by step as the tests ask; removes it at the end of the session."""
     settings = nested_host.settings
     session = nested_host.session
     label = nested_host.target.label
@@ -64,7 +80,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         return
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
-                                 switch=settings.switch))
+                                 switch=settings.switch, background=_side_branches(request.session)))
     request.config.stash.setdefault(LAB_KEY, {})[label] = lab
     observer = Observer(session, lab)
     try:
@@ -82,25 +98,31 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
 
 @pytest.fixture
 def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
-                record_property: Callable[[str, object], None]) -> Callable[[str], req.Finding]:
-    """``requirement("vm.dynamic-memory")`` judges that id for this host and acts on the Finding."""
+                record_property: Callable[[str, object], None]) -> Check:
+    """``requirement()`` judges the id the test is marked with (``@pytest.mark.requirement(ID)``)
+    on this host and acts on the Finding: a fail fails the test with found / required / fix, a
+    skip (also "blocked by <id>" when an earlier requirement decides it) skips it, an advisory
+    warns. Returns the Finding."""
 
-    def check(rid: str) -> req.Finding:
-        marked = [m.args[0] for m in request.node.iter_markers("requirement") if m.args]
-        if rid not in marked:
+    def check(rid: str | None = None) -> req.Finding:
+        marked = [str(m.args[0]) for m in request.node.iter_markers("requirement") if m.args]
+        rid = rid or (marked[0] if marked else None)
+        if rid is None or rid not in marked:
             raise pytest.UsageError(f"{request.node.nodeid} checks {rid} but is marked {marked}")
+        if rid not in req.BY_ID:
+            raise pytest.UsageError(f"{request.node.nodeid}: unknown requirement id {rid!r} "
+                                    f"(known: {', '.join(req.IDS)})")
         record_property("requirement", rid)
         try:
             finding = nested_observer.judge(rid)
-        except Blocked as err:
-            record_property("severity", "skipped")
-            pytest.skip(f"{rid}: {err}")
         except (FactsError, RemoteError) as err:
             record_property("severity", "error")
             pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
-        record_property("severity", finding.severity)
+        record_property("severity", "skipped" if finding.status == "skip" else finding.severity)
         record_property("status", finding.status)
         record_property("evidence", json.dumps(dict(finding.evidence), default=str, sort_keys=True))
+        if finding.blocked_by:
+            record_property("blocked_by", finding.blocked_by)
         request.node.stash[FINDING_KEY] = finding.to_dict()
         if finding.status == "fail":
             pytest.fail(finding.message(), pytrace=False)

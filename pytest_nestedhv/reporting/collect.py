@@ -100,10 +100,10 @@ def discover(item: pytest.Item) -> HostContext | None:
             ctx.guest_facts = value
         elif hasattr(value, "timeline") and hasattr(value, "outcomes") and hasattr(value, "session"):
             ctx.lab = value
-        elif hasattr(value, "observe") and hasattr(value, "lab") and hasattr(value, "session"):
+        elif hasattr(value, "judge") and hasattr(value, "lab") and hasattr(value, "session"):
             # the suite's observer: its lab (None with --nested-vm) and the facts it read
             ctx.lab = value.lab or ctx.lab
-            for attr in ("_host", "_vm"):
+            for attr in ("host_facts", "vm_facts"):
                 inner = getattr(value, attr, None)
                 if isinstance(inner, HostFacts):
                     ctx.host_facts = inner
