@@ -21,12 +21,11 @@ from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .hyperv.observer import Observer
 from .hyperv.steps import SIDE_BRANCHES, Step
+from .handover import TEST_KEY, host_evidence
 from .remote.errors import RemoteError
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
-FINDING_KEY = pytest.StashKey[dict[str, Any]]()  # item.stash: the Finding as a dict, for the reports
-LAB_KEY = pytest.StashKey[dict[str, Lab]]()  # config.stash: label -> Lab, for the reports' timeline
 EXIT_BAD_INPUT = pytest.ExitCode.USAGE_ERROR
 Check = Callable[..., req.Finding]  # the ``requirement`` fixture: requirement() -> Finding
 
@@ -81,8 +80,8 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
                                  switch=settings.switch, background=_side_branches(request.session)))
-    request.config.stash.setdefault(LAB_KEY, {})[label] = lab
     observer = Observer(session, lab)
+    host_evidence(request.config, label).timeline = lab.timeline  # the reports follow the lab's steps
     try:
         lab.preflight()
     except LabConfigError as err:
@@ -94,6 +93,18 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         removed = lab.cleanup(settings.keep, failed)
         if removed:
             log.info("cleanup on %s removed %s", label, ", ".join(removed))
+
+
+def _hand_over(request: pytest.FixtureRequest, observer: Observer) -> None:
+    """What the observer learnt about its host, for the reports (config.stash)."""
+    evidence = host_evidence(request.config, request.getfixturevalue("nested_host").label)
+    evidence.facts = observer.host_facts or evidence.facts
+    evidence.vm = observer.vm_facts or evidence.vm
+    lab = observer.lab
+    if lab is not None:
+        evidence.guest = lab.guest_after or lab.guest_before or evidence.guest
+        reachable = lab.outcomes.get(Step.GUEST_REACHABLE)
+        evidence.events_guest = lab.names.l1 if reachable is not None and reachable.ok else None
 
 
 @pytest.fixture
@@ -118,12 +129,16 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
         except (FactsError, RemoteError) as err:
             record_property("severity", "error")
             pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
+        finally:
+            _hand_over(request, nested_observer)
         record_property("severity", "skipped" if finding.status == "skip" else finding.severity)
         record_property("status", finding.status)
         record_property("evidence", json.dumps(dict(finding.evidence), default=str, sort_keys=True))
         if finding.blocked_by:
             record_property("blocked_by", finding.blocked_by)
-        request.node.stash[FINDING_KEY] = finding.to_dict()
+        test = request.node.stash.get(TEST_KEY, None)
+        if test is not None:
+            test.requirement, test.finding = rid, finding.to_dict()
         if finding.status == "fail":
             pytest.fail(finding.message(), pytrace=False)
         if finding.status == "skip":
