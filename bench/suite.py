@@ -104,6 +104,8 @@ def _collect_time(folder: Path, extra: list[str]) -> float:
 
 
 def bench_startup(runs: int) -> None:
+    if runs <= 0:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "test_empty.py").write_text("def test_nothing():\n    pass\n")

@@ -46,15 +46,16 @@ def _write_line(config: pytest.Config, text: str) -> None:
         reporter.write_line(text)
 
 
-def _side_branches(session: pytest.Session) -> tuple[Step, ...]:
-    """The side branches some collected test needs: they run in the background, overlapping the chain."""
+def _background(session: pytest.Session) -> tuple[Step, ...]:
+    """What the lab runs in the background for the collected tests: the host check (it overlaps the
+    reading of the host's facts) and the side branches some test needs (they overlap the L1's chain)."""
     needed: set[Step] = set()
     for item in session.items:
         for marker in item.iter_markers("requirement"):
             r = req.BY_ID.get(str(marker.args[0])) if marker.args else None
             if r is not None and r.needs is not None:
                 needed.update(r.needs.path())
-    return tuple(step for step in SIDE_BRANCHES if step in needed)
+    return tuple(step for step in (Step.HOST_CHECKED, *SIDE_BRANCHES) if step in needed)
 
 
 @pytest.fixture(scope="session")
@@ -79,13 +80,14 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         return
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
-                                 switch=settings.switch, background=_side_branches(request.session)))
+                                 switch=settings.switch, background=_background(request.session)))
     observer = Observer(session, lab)
     host_evidence(request.config, label).timeline = lab.timeline  # the reports follow the lab's steps
     try:
         lab.preflight()
     except LabConfigError as err:
         pytest.exit(f"{label}: {err}", returncode=EXIT_BAD_INPUT)
+    lab.start_background()
     try:
         yield observer
     finally:

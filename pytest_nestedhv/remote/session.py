@@ -116,6 +116,11 @@ class Session:
         state = "open" if self._pool is not None else "closed"
         return f"<Session {self.target.label} {self.target.url} as {self.options.user} ({state})>"
 
+    def clone(self) -> Session:
+        """A second session to the same host (its own runspace pool, opened on first use) that
+        records into the same transcript: for work that runs in another thread."""
+        return Session(self.target, self.options, mask=self.mask, transcript=self.transcript)
+
     def __enter__(self) -> Session:
         self.open()
         return self
@@ -224,6 +229,18 @@ class Session:
         if not self._keys:
             pool.exchange_keys()
             self._keys = True
+
+    def _exchange_keys(self, pool: Any) -> None:
+        """The session key for SecureStrings. A key exchange cut short cannot be resumed: pypsrp
+        remembers its half and returns at once on a second call, leaving no cipher. So the pool is
+        dropped and the whole call starts again on a new one (nothing was sent to run yet)."""
+        try:
+            self._ensure_keys(pool)
+        except Exception as exc:
+            if _pool_gone(exc) or is_transient(exc):
+                self._discard()
+                raise _Retry(exc) from exc
+            raise
 
     # calls ---------------------------------------------------------------------------------
     def run(self, *cmds: Cmd, timeout: float | None = None, check: bool = True) -> list[RemoteObject]:
@@ -342,7 +359,7 @@ class Session:
         try:
             pool = self._ensure_pool()
             if keys:
-                self._with_retries(lambda: self._ensure_keys(pool))
+                self._exchange_keys(pool)
             ps = PowerShell(pool)
             build(ps)
             # why resend is safe: the Command carries the same CommandId (the pipeline id), so a
@@ -357,7 +374,7 @@ class Session:
                                         category="OperationTimeout", command=text)
                 operation_timeout = max(1, min(self.options.operation_timeout, math.ceil(left)))
                 self._with_retries(lambda: ps.poll_invoke(timeout=operation_timeout))
-        except (ConnectionFailed, RemoteError):
+        except (ConnectionFailed, RemoteError, _Retry):
             raise
         except Exception as exc:
             if _pool_gone(exc) or is_transient(exc):

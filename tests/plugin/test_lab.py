@@ -1,6 +1,7 @@
 """The lab state machine against a fake session: order, memory of failures, cleanup scope."""
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
@@ -275,3 +276,82 @@ def test_l1_generation_and_version_are_honoured() -> None:
     assert make_lab(s).reach(Step.L1_CREATED).ok
     new_vm = next(cmd for _, name, cmd in s.calls if name == "New-VM")
     assert new_vm.param("Generation") == 2 and new_vm.param("Version") is None  # the host's default version
+
+
+class _Clonable(FakeSession):
+    """A fake session that hands out clones for background branches: each clone records which
+    thread called, and all of them act on the same fake host (under one lock)."""
+
+    def __init__(self, delay: float = 0.0, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        import threading
+
+        self.lock = threading.RLock()
+        self.delay = delay
+        self.clones = 0
+        self.threads: dict[str, set[str]] = {}
+
+    def clone(self) -> _Clonable._Clone:
+        self.clones += 1
+        return _Clonable._Clone(self)
+
+    class _Clone:
+        def __init__(self, parent: _Clonable) -> None:
+            self.parent = parent
+            self.closed = False
+
+        def _call(self, name: str, *args: object, **kw: object) -> object:
+            import threading
+            import time
+
+            time.sleep(self.parent.delay)
+            with self.parent.lock:
+                self.parent.threads.setdefault(threading.current_thread().name, set()).add(name)
+                return getattr(FakeSession, name)(self.parent, *args, **kw)
+
+        def run(self, *cmds: object, **kw: object) -> object:
+            return self._call("run", *cmds, **kw)
+
+        def run_statements(self, pipelines: object, **kw: object) -> object:
+            return self._call("run_statements", pipelines, **kw)
+
+        def in_guest(self, *args: object, **kw: object) -> object:
+            return self._call("in_guest", *args, **kw)
+
+        def close(self) -> None:
+            self.closed = True
+
+
+def test_the_negative_probe_runs_in_the_background_on_its_own_session() -> None:
+    s = _Clonable()
+    lab = make_lab(s, background=(Step.NEGATIVE,))
+    assert lab.reach(Step.L2_BOOTED).ok
+    assert s.clones == 1
+    outcome = lab.reach(Step.NEGATIVE)  # joined: the branch's result, recorded once
+    assert outcome.ok and "required virtualization capabilities" in outcome.evidence["refusal"]
+    assert lab.reach(Step.NEGATIVE) is outcome
+    assert any(name.startswith("nestedhv-negative") for name in s.threads)  # not the main thread
+    assert [p.step for p in lab.timeline].count("negative-no-extensions") == 1
+    assert "nestedhv-abc123-neg" not in s.vms and "nestedhv-abc123-neg" in lab.created_vms
+    # the branch started right after the host was checked, before the L1 had booted
+    negative = next(p for p in lab.timeline if p.step == "negative-no-extensions")
+    booted = next(p for p in lab.timeline if p.step == "l1-booted")
+    assert negative.started <= booted.started + datetime.timedelta(seconds=booted.duration_s)
+
+
+def test_cleanup_stops_a_running_branch_before_removing_vms() -> None:
+    s = _Clonable(delay=0.05)
+    lab = make_lab(s, background=(Step.NEGATIVE,))
+    assert lab.reach(Step.HOST_CHECKED).ok  # the branch starts now
+    lab.cleanup("never", failed=False)
+    outcome = lab.outcomes[Step.NEGATIVE]
+    assert not outcome.ok and "cancelled" in (outcome.error or "")
+    assert not [name for name in s.vms if name.startswith("nestedhv-abc123")]
+
+
+def test_without_a_clonable_session_the_branch_runs_when_asked() -> None:
+    s = FakeSession()
+    lab = make_lab(s, background=(Step.NEGATIVE,))
+    assert lab.reach(Step.L1_BOOTED).ok
+    assert Step.NEGATIVE not in lab.outcomes
+    assert lab.reach(Step.NEGATIVE).ok

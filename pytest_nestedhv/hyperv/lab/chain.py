@@ -175,7 +175,7 @@ class Lab:
 
     def _actions(self, ops: Ops) -> dict[Step, Action]:
         return {
-            Step.HOST_CHECKED: self.prep.check,
+            Step.HOST_CHECKED: lambda: self.prep.check(ops),
             Step.L1_CREATED: self.l1.create,
             Step.L1_BOOTED: self.l1.boot,
             Step.TOGGLE: self.l1.try_toggle,
@@ -208,6 +208,10 @@ class Lab:
 
     # ------------------------------------------------------------ background branches
 
+    def start_background(self) -> None:
+        """Start the background steps whose prerequisites are met (at once: those that need nothing)."""
+        self._start_branches()
+
     def _start_branches(self) -> None:
         clone = getattr(self.session, "clone", None)
         if clone is None:
@@ -239,6 +243,8 @@ class Lab:
                 with contextlib.suppress(Exception):
                     close()
         self._record(outcome, phase, step)
+        if outcome.ok:
+            self._start_branches()
         return outcome
 
     def _stop_branches(self) -> None:

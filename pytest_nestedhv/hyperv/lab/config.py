@@ -28,6 +28,6 @@ class LabConfig:
     reboot_timeout_s: int = 900
     l2_settle_s: int = 30
     slice_s: int = 30  # each slice costs two round trips; a VM that turned off is noticed within one
-    # side branches run in the background, on a session of their own, as soon as what they need is
-    # reached (the negative probe overlaps the L1's boot and Hyper-V install)
+    # steps run in the background, on a session of their own, as soon as what they need is reached:
+    # the host check overlaps the reading of the host's facts, the negative probe the L1's boot and install
     background: tuple[Step, ...] = ()

@@ -56,11 +56,13 @@ class HostPrep:
         log.info("the L1 joins the host switch %s", choice or "(none: the host has no External or Internal switch)")
         return choice
 
-    def check(self) -> dict[str, Any]:
+    def check(self, ops: Ops | None = None) -> dict[str, Any]:
+        """Sweep and read where disks go; on ``ops`` when it runs in the background."""
+        ops = ops or self.ops
         if not self.preflight_done:
             self.preflight()
-        removed = sweep(self.ops)
-        vmhost = self.ops.host(Cmd.of("Get-VMHost"))
+        removed = sweep(ops)
+        vmhost = ops.host(Cmd.of("Get-VMHost"))
         vhd_dir = str(prop(vmhost[0], "VirtualHardDiskPath", "") or "") if vmhost else ""
         self.vhd_dir = vhd_dir or parent_dir(str(self.ops.config.base_image))
         return {"swept": removed, "vhd_dir": self.vhd_dir, "base_image": self.ops.config.base_image}

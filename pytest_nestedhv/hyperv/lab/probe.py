@@ -37,4 +37,5 @@ def negative_probe(ops: Ops, prep: HostPrep) -> dict[str, Any]:
             return {"refusal": err.message, "fqid": err.fqid, "at": "l2-start"}
         raise StepError(f"the probe L1 '{name}' without exposed extensions installed Hyper-V and started an L2")
     finally:
-        remove_vm(ops, name)  # free the host at once; cleanup would also catch it
+        if name in ops.ledger.vms:
+            remove_vm(ops, name)  # free the host at once; cleanup would also catch it
