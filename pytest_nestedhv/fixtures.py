@@ -3,8 +3,9 @@
 nested_observer (session, per host) owns the host facts, the Lab (or the user's VM in
 --nested-vm mode) and tears the lab down at the end of the session (also after a failure or
 Ctrl-C: pytest runs session finalizers then). ``requirement`` is what a suite test calls:
-it judges one catalog id and turns the Finding into pass / fail / skip / warning, recording
-the id, severity and evidence for the reports.
+it judges the catalog id the test is marked with and turns the Finding into pass / fail /
+skip / warning. What they learn goes to the reports as ``handover`` records (config.stash
+per host, item.stash per test).
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .hyperv.observer import Observer
-from .hyperv.steps import SIDE_BRANCHES, Step
 from .handover import TEST_KEY, host_evidence
+from .hyperv.steps import SIDE_BRANCHES, Step
 from .remote.errors import RemoteError
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
