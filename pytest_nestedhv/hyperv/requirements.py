@@ -130,7 +130,17 @@ _MISSING = {
 }
 
 
-def requirement(rid: str, title: str, *, needs: Step | None = None, after: tuple[str, ...] = (),
+Earlier = Callable[..., Finding]  # a registered judge stands for its requirement in ``after``
+
+
+def _ids(after: tuple[Earlier, ...]) -> tuple[str, ...]:
+    return tuple(_ID_OF[judge] for judge in after)
+
+
+_ID_OF: dict[Callable[..., Finding], str] = {}
+
+
+def requirement(rid: str, title: str, *, needs: Step | None = None, after: tuple[Earlier, ...] = (),
                 reads: str | None = None) -> Callable[[Callable[..., Finding]], Callable[..., Finding]]:
     """Register the decorated judge as catalog entry ``rid``. With ``reads`` the judge gets that
     observation as its first argument and is not called when it is missing (the finding is a skip)."""
@@ -142,7 +152,8 @@ def requirement(rid: str, title: str, *, needs: Step | None = None, after: tuple
             value = getattr(obs, reads)
             return skipped(_MISSING[reads]) if value is None else fn(value, obs)
 
-        _REGISTERED.append(Requirement(rid, title, judge, needs, after))
+        _REGISTERED.append(Requirement(rid, title, judge, needs, _ids(after)))
+        _ID_OF[fn] = rid
         return fn
 
     return register
@@ -202,11 +213,6 @@ def _vm_fix(vm: VMFacts, change: Cmd) -> str:
     return fix(*off_first(vm), change)
 
 
-# what must hold before a VM can be created at all, and before anything can nest in it
-HOST_INFRA = ("host.hypervisor", "host.hyperv-role")
-NESTING = (*HOST_INFRA, "host.build", "host.cpu", "host.bcd", "host.vbs")
-IN_L1 = (*NESTING, "vm.expose-extensions")
-VM_SETTINGS = (*HOST_INFRA, "host.vbs")  # on preview builds VBS refuses the L1's processor settings
 
 
 # ---------------------------------------------------------------- host.*
@@ -339,10 +345,17 @@ def judge_host_config_version(h: HostFacts, obs: Observations) -> Finding:
     return passed(found, required, **ev)
 
 
+# what must hold before a VM can be created at all, and before anything can nest in it
+HOST_INFRA = (judge_host_hypervisor, judge_host_role)
+NESTING = (*HOST_INFRA, judge_host_build, judge_host_cpu, judge_host_bcd, judge_host_vbs)
+VM_SETTINGS = (*HOST_INFRA, judge_host_vbs)  # on preview builds VBS refuses the L1's processor settings
+
+
 # ---------------------------------------------------------------- vm.*
 
 
-@requirement("vm.config-version", "L1 configuration version", needs=Step.L1_CREATED, after=VM_SETTINGS, reads="vm")
+@requirement("vm.config-version", "L1 configuration version", needs=Step.L1_CREATED, after=VM_SETTINGS,
+             reads="vm")
 def judge_vm_config_version(vm: VMFacts, obs: Observations) -> Finding:
     h = obs.host
     need = required_vm_version(h.build, h.cpu_vendor) if h else None
@@ -359,7 +372,8 @@ def judge_vm_config_version(vm: VMFacts, obs: Observations) -> Finding:
     return passed(f"VM '{vm.name}' version {vm.version}", required, **ev)
 
 
-@requirement("vm.expose-extensions", "Virtualization extensions exposed to the L1", needs=Step.L1_CREATED, after=VM_SETTINGS, reads="vm")
+@requirement("vm.expose-extensions", "Virtualization extensions exposed to the L1", needs=Step.L1_CREATED,
+             after=VM_SETTINGS, reads="vm")
 def judge_vm_expose(vm: VMFacts, obs: Observations) -> Finding:
     required = "ExposeVirtualizationExtensions True (set while the VM is Off)"
     ev = {"vm": vm.name, "expose_virtualization_extensions": vm.expose_virtualization_extensions, "state": vm.state}
@@ -370,7 +384,8 @@ def judge_vm_expose(vm: VMFacts, obs: Observations) -> Finding:
               **ev)
 
 
-@requirement("vm.dynamic-memory", "Static memory on the L1", needs=Step.L1_CREATED, after=VM_SETTINGS, reads="vm")
+@requirement("vm.dynamic-memory", "Static memory on the L1", needs=Step.L1_CREATED, after=VM_SETTINGS,
+             reads="vm")
 def judge_vm_dynamic_memory(vm: VMFacts, obs: Observations) -> Finding:
     ev = {"vm": vm.name, "dynamic_memory_enabled": vm.dynamic_memory_enabled}
     required = "static memory (DynamicMemoryEnabled False)"
@@ -382,7 +397,8 @@ def judge_vm_dynamic_memory(vm: VMFacts, obs: Observations) -> Finding:
               _vm_fix(vm, Cmd.of("Set-VMMemory", VMName=vm.name, DynamicMemoryEnabled=False)), **ev)
 
 
-@requirement("vm.memory", "L1 memory (4 GB advised)", needs=Step.L1_CREATED, after=VM_SETTINGS, reads="vm")
+@requirement("vm.memory", "L1 memory (4 GB advised)", needs=Step.L1_CREATED, after=VM_SETTINGS,
+             reads="vm")
 def judge_vm_memory(vm: VMFacts, obs: Observations) -> Finding:
     gib = vm.memory_startup_bytes / GIB
     ev = {"vm": vm.name, "memory_startup_bytes": vm.memory_startup_bytes}
@@ -394,7 +410,8 @@ def judge_vm_memory(vm: VMFacts, obs: Observations) -> Finding:
               _vm_fix(vm, Cmd.of("Set-VMMemory", VMName=vm.name, StartupBytes=ADVISED_MEMORY_BYTES)), **ev)
 
 
-@requirement("vm.checkpoints", "No checkpoints on the L1", needs=Step.L1_CREATED, after=VM_SETTINGS, reads="vm")
+@requirement("vm.checkpoints", "No checkpoints on the L1", needs=Step.L1_CREATED, after=VM_SETTINGS,
+             reads="vm")
 def judge_vm_checkpoints(vm: VMFacts, obs: Observations) -> Finding:
     ev = {"vm": vm.name, "parent_checkpoint_id": vm.parent_checkpoint_id, "checkpoints": list(vm.checkpoints)}
     required = "no checkpoints (ParentCheckpointId null)"
@@ -404,7 +421,8 @@ def judge_vm_checkpoints(vm: VMFacts, obs: Observations) -> Finding:
               fix((Cmd.of("Get-VMSnapshot", VMName=vm.name), Cmd.of("Remove-VMSnapshot"))), **ev)
 
 
-@requirement("vm.saved-state", "L1 not saved", needs=Step.L1_CREATED, after=VM_SETTINGS, reads="vm")
+@requirement("vm.saved-state", "L1 not saved", needs=Step.L1_CREATED, after=VM_SETTINGS,
+             reads="vm")
 def judge_vm_saved_state(vm: VMFacts, obs: Observations) -> Finding:
     ev = {"vm": vm.name, "state": vm.state}
     required = "not in the Saved state"
@@ -414,7 +432,8 @@ def judge_vm_saved_state(vm: VMFacts, obs: Observations) -> Finding:
               fix(Cmd.of("Remove-VMSavedState", VMName=vm.name)), **ev)
 
 
-@requirement("vm.mac-spoofing", "MAC address spoofing for L2 networking", needs=Step.L1_CREATED, after=VM_SETTINGS, reads="vm")
+@requirement("vm.mac-spoofing", "MAC address spoofing for L2 networking", needs=Step.L1_CREATED, after=VM_SETTINGS,
+             reads="vm")
 def judge_vm_mac_spoofing(vm: VMFacts, obs: Observations) -> Finding:
     ev = {"vm": vm.name, "adapters": [dataclasses.asdict(a) for a in vm.adapters]}
     required = "MacAddressSpoofing On on the L1's network adapters (or NAT inside the L1) for L2 networking"
@@ -445,6 +464,8 @@ def judge_vm_toggle(obs: Observations) -> Finding:
 
 
 # ---------------------------------------------------------------- guest.*, nested.*, negative.*
+
+IN_L1 = (*NESTING, judge_vm_expose)
 
 
 @requirement("guest.extensions-visible", "VMX/SVM and SLAT visible inside the L1", needs=Step.GUEST_REACHABLE,
@@ -480,7 +501,7 @@ def _remedy(causes: tuple[Cause, ...], obs: Observations, outcome: StepOutcome) 
 
 
 def step_requirement(rid: str, title: str, steps: tuple[Step, ...], required: str, ok_text: str,
-                     causes: tuple[Cause, ...], *, after: tuple[str, ...] = IN_L1,
+                     causes: tuple[Cause, ...], *, after: tuple[Earlier, ...] = IN_L1,
                      applies: Callable[[Observations], str | None] = lambda obs: None) -> None:
     """Register a requirement judged from lab step outcomes: it passes when every step in ``steps``
     succeeded; otherwise the first failed one is its finding, with the remedy for its cause."""
@@ -502,7 +523,7 @@ def step_requirement(rid: str, title: str, steps: tuple[Step, ...], required: st
         return passed(ok_text, required, step=str(steps[-1]), **outcome.evidence)
 
     judge.__name__ = f"judge_{rid.replace('.', '_').replace('-', '_')}"
-    _REGISTERED.append(Requirement(rid, title, judge, steps[-1], after))
+    _REGISTERED.append(Requirement(rid, title, judge, steps[-1], _ids(after)))
 
 
 def _text(remedy: str) -> Callable[[Observations, StepOutcome], str]:

@@ -30,7 +30,8 @@ def negative_probe(ops: Ops, prep: HostPrep) -> dict[str, Any]:
         # Hyper-V installed anyway (DISM sometimes lets it): then starting an L2 must be refused.
         reboot_guest(ops, name, guest.last_boot, "probe L1 reboot")
         l2 = f"{name}-l2"
-        ops.guest(name, Cmd.of("New-VM", Name=l2, Generation=2, NoVHD=SWITCH, MemoryStartupBytes=config.l2_memory_bytes))
+        ops.guest(name, Cmd.of("New-VM", Name=l2, Generation=2, NoVHD=SWITCH,
+                               MemoryStartupBytes=config.l2_memory_bytes))
         try:
             ops.guest(name, Cmd.of("Start-VM", Name=l2))
         except RemoteError as err:
