@@ -86,7 +86,8 @@ class Observer:
         if own_failure is not None and finding.status != "fail":
             # a step this requirement reports failed, though its judge reads other observations
             finding = req.Finding(r.id, "fail", f"lab step '{own_failure.step}' failed: {own_failure.error}",
-                                  finding.required, "", {"step": own_failure.step, "fqid": own_failure.fqid})
+                                  f"the lab step '{own_failure.step}' succeeds (to judge: {r.title})", "",
+                                  {"step": own_failure.step, "error": own_failure.error, "fqid": own_failure.fqid})
         if finding.status == "fail":
             for earlier in r.after:
                 cause = self.judge(earlier)

@@ -1,6 +1,7 @@
 """The lab state machine against a fake session: order, memory of failures, cleanup scope."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -8,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytest_nestedhv.hyperv import requirements as req
-from pytest_nestedhv.hyperv.steps import Step
 from pytest_nestedhv.hyperv.lab import Lab, LabBlocked, LabConfig, LabConfigError
+from pytest_nestedhv.hyperv.observer import Observer
+from pytest_nestedhv.hyperv.steps import Step
 from pytest_nestedhv.remote.commands import SWITCH
 from pytest_nestedhv.remote.errors import RemoteError
 from pytest_nestedhv.remote.secrets import GuestCredential, Secret
@@ -355,3 +357,38 @@ def test_without_a_clonable_session_the_branch_runs_when_asked() -> None:
     assert lab.reach(Step.L1_BOOTED).ok
     assert Step.NEGATIVE not in lab.outcomes
     assert lab.reach(Step.NEGATIVE).ok
+
+
+def _observer(s: FakeSession, **host: object) -> Observer:
+    from .test_requirements import HOST
+
+    return Observer(s, make_lab(s), host_facts=dataclasses.replace(HOST, **host))  # type: ignore[arg-type]
+
+
+def test_a_failed_step_is_reported_once_and_blocks_what_needs_it() -> None:
+    s = FakeSession()
+    s.fail["New-VM"] = RemoteError("The operation failed because the file was not found.", fqid="OperationFailed")
+    observer = _observer(s)
+    own = observer.judge("vm.config-version")  # the first requirement whose path has l1-created reports it
+    assert own.status == "fail" and own.found.startswith("lab step 'l1-created' failed: The operation failed")
+    assert "the lab step 'l1-created' succeeds" in own.required
+    for rid in ("vm.memory", "guest.hypervisor", "nested.boot"):
+        f = observer.judge(rid)
+        assert (f.status, f.blocked_by, f.remedy) == ("skip", "vm.config-version", "")
+        assert f.found.startswith("blocked by vm.config-version (lab step 'l1-created' failed: The operation failed")
+    negative = observer.judge("negative.no-extensions")  # the side branch needs only the host: its own finding
+    assert negative.status == "fail" and negative.blocked_by is None
+    assert observer.judge("host.build").status == "pass"
+    assert s.names().count("New-VM") == 2  # the L1 once (never retried), the probe once
+
+
+def test_a_host_failure_is_the_root_cause_of_what_it_explains() -> None:
+    s = FakeSession()
+    s.fail["New-VM"] = RemoteError("The term 'New-VM' is not recognized as the name of a cmdlet.")
+    observer = _observer(s, hypervisor_present=False, hyperv_role_installed=False)
+    assert observer.judge("host.hypervisor").status == "fail"
+    for rid in ("vm.config-version", "vm.mac-spoofing", "nested.create", "negative.no-extensions"):
+        f = observer.judge(rid)
+        assert f.blocked_by == "host.hypervisor" and f.found.startswith("blocked by host.hypervisor (found ")
+    assert observer.judge(  # judged once: the same finding again
+        "nested.create") is observer.judge("nested.create")
