@@ -190,10 +190,6 @@ def blocked(rid: str, cause: Finding, detail: str | None = None) -> Finding:
                    {"blocked_by": root, "detail": detail}, blocked_by=root)
 
 
-def _host_desc(h: HostFacts) -> str:
-    return f"build {h.build_text}, {h.cpu_vendor or 'unknown CPU'}"
-
-
 def _role_remedy(h: HostFacts) -> str:
     if h.is_server:
         return fix(Cmd.of("Install-WindowsFeature", Name="Hyper-V", IncludeManagementTools=SWITCH, Restart=SWITCH))

@@ -115,10 +115,6 @@ class Lab:
         return self.ledger.changes
 
     @property
-    def switch(self) -> str | None:
-        return self.prep.switch
-
-    @property
     def vm_facts(self) -> VMFacts | None:
         return self.l1.vm_facts
 
