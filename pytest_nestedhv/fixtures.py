@@ -20,10 +20,11 @@ import pytest
 from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
-from .hyperv.observer import Observer
 from .handover import TEST_KEY, host_evidence
+from .hyperv.observer import Observer
 from .hyperv.steps import SIDE_BRANCHES, Step
 from .remote.errors import RemoteError
+from .reporting.verdict import notes_for
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
@@ -68,15 +69,16 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
     session = nested_host.session
     label = nested_host.target.label
     if settings.vm:
-        observer = Observer(session, None, vm_name=settings.vm, remediate=settings.remediate)
+        def announce(line: str) -> None:  # before each change: a running VM is never stopped silently
+            _write_line(request.config, f"nestedhv [{label}] remediating VM {settings.vm}: {line}")
+
+        observer = Observer(session, None, vm_name=settings.vm, remediate=settings.remediate, announce=announce)
         try:
             observer.user_vm()  # fail the whole run at once when the VM does not exist
         except RemoteError as err:
             pytest.exit(f"--nested-vm {settings.vm}: {err.message}", returncode=EXIT_BAD_INPUT)
-        for line in observer.changes:
-            _write_line(request.config, f"nestedhv [{label}] remediated: {line}")
-        if settings.remediate and not observer.changes:
-            _write_line(request.config, f"nestedhv [{label}] remediate: VM {settings.vm} needed no change")
+        if observer.remediation is not None:
+            _report_remediation(request.config, label, settings.vm, observer.remediation)
         yield observer
         return
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
@@ -88,6 +90,8 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         lab.preflight()
     except LabConfigError as err:
         pytest.exit(f"{label}: {err}", returncode=EXIT_BAD_INPUT)
+    notes = notes_for(request.config, label)
+    notes.lab = True
     lab.start_background()
     try:
         yield observer
@@ -96,6 +100,26 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         removed = lab.cleanup(settings.keep, failed)
         if removed:
             log.info("cleanup on %s removed %s", label, ", ".join(removed))
+        notes.cleaned, notes.removed = True, removed
+        if settings.keep == "always" or (settings.keep == "failed" and failed):
+            # the negative probe removes its VM in its own step
+            notes.kept = [vm for vm in lab.created_vms if vm != lab.names.negative and vm not in removed]
+            notes.keep_reason = f"--nested-keep={settings.keep}"
+
+
+def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Any) -> None:
+    """The changes were announced one by one; now what failed, and what was left as it was."""
+    notes = notes_for(config, label)
+    notes.remediated = list(remediation.changes)
+    notes.unchanged = list(remediation.unchanged)
+    notes.remediation_error = remediation.error
+    prefix = f"nestedhv [{label}] remediate {vm}:"
+    if remediation.error:
+        _write_line(config, f"{prefix} stopped: {remediation.error}")
+    for line in remediation.unchanged:
+        _write_line(config, f"{prefix} left unchanged: {line}")
+    if not remediation.changes and not remediation.error:
+        _write_line(config, f"{prefix} no change needed")
 
 
 def _hand_over(request: pytest.FixtureRequest, observer: Observer) -> None:

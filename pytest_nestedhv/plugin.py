@@ -11,19 +11,26 @@ import datetime
 import logging
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import pytest
 
 from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
+from .exitcodes import NestedExit
 from .handover import PHASE_REPORTS_KEY, TEST_KEY, TestEvidence, host_evidence, item_failed
-from .remote.errors import ConnectionFailed
-from .remote.secrets import SecretMask, SecretMaskFilter
+from .remote.errors import ConnectionFailed, HostLost
+from .secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
-    from .remote.hosts import HostPool, NestedHost
+    from .hyperv.machines import HyperVHost
+    from .remote.hosts import HostPool
 
-EXIT_CONNECTION_FAILED = pytest.ExitCode.INTERRUPTED  # the session stopped before any test ran
+# the public VM fixtures (nested_l1, nested_inner_vm) and their marker; a light import
+pytest_plugins = ["pytest_nestedhv.vm_fixtures"]
+
+EXIT_CONNECTION_FAILED = NestedExit.HOST_UNREACHABLE  # the session stopped before any test ran
+NO_HOST = ("no --nested-host given: name the host to validate with --nested-host=NAME "
+           "(or sim for the emulated host), the NESTED_HOST variable or the nested_hosts ini key")
 WORKER_RUN_ID = "nestedhv_run_id"
 
 
@@ -53,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nested", "Hyper-V nested virtualization (pytest-nestedhv)")
     group.addoption("--nested-host", action="append", default=None, metavar="URL",
                     help="host to validate (repeatable): NAME, NAME:PORT, https://NAME:PORT, http://NAME:PORT, "
-                         "sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
+                         "local (this machine), sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
     group.addoption("--nested-user", default=None, metavar="USER",
                     help="account on the host (env NESTED_HOST_USER); password only from NESTED_HOST_PASSWORD")
     group.addoption("--nested-auth", default=None, choices=AUTHS, help="WinRM authentication (default negotiate)")
@@ -76,6 +83,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nested-keep", default=None, choices=KEEP_CHOICES,
                     help="keep the VMs this run created: never (default), failed, always")
     group.addoption("--nested-report-dir", default=None, metavar="DIR", help="where reports go (default reports)")
+    group.addoption("--nested-history", default=None, metavar="PATH",
+                    help="the run history database, e.g. one kept outside a CI agent's work folder "
+                         "(default REPORT_DIR/history.sqlite); env NESTED_HISTORY")
+    group.addoption("--nested-slowdown-factor", default=None, metavar="X",
+                    help="flag a lab step slower than X times the median of the previous five builds "
+                         "(default 1.5); env NESTED_SLOWDOWN_FACTOR")
 
     parser.addini("nested_hosts", "hosts to validate, one per line (like --nested-host)", type="linelist", default=[])
     parser.addini("nested_auth", "WinRM authentication: negotiate, ntlm, kerberos, credssp, basic", type="string",
@@ -86,6 +99,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nested_switch", "the host's virtual switch for the L1", type="string", default="")
     parser.addini("nested_keep", "never, failed or always", type="string", default="")
     parser.addini("nested_report_dir", "where reports go (default reports)", type="string", default="")
+    parser.addini("nested_history", "the run history database (default REPORT_DIR/history.sqlite)", type="string",
+                  default="")
+    parser.addini("nested_slowdown_factor", "flag a lab step slower than this many times its usual duration "
+                  "(default 1.5)", type="string", default="")
+    parser.addini("nested_local_shell", "the command --nested-host=local starts (env NESTED_LOCAL_SHELL; default "
+                                        "powershell.exe -NoLogo -NoProfile -NonInteractive -s)", type="string", default="")
 
 
 # configuration -------------------------------------------------------------------------------
@@ -100,25 +119,25 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
-    from .remote.hosts import HostPool, load_sim_scenario
+    from .hyperv.machines import HyperVHost
+    from .remote.backends import BadTarget
+    from .remote.hosts import HostPool
 
     mask = SecretMask(settings.secrets())
-    hosts = HostPool(settings, mask)
-    for target in settings.targets:
-        if target.is_sim:
-            from .sim.scenario import ScenarioError
-
-            try:
-                hosts.set_scenario(target.label, load_sim_scenario(target))
-            except ScenarioError as exc:
-                raise pytest.UsageError(f"--nested-host {target.spec}: {exc}") from None
+    hosts = HostPool(settings, mask, HyperVHost)
+    try:
+        hosts.prepare()
+    except BadTarget as exc:
+        raise pytest.UsageError(f"--nested-host {exc.args[1]}: {exc.args[0]}") from None
     state = NestedState(settings, mask, hosts, worker_input is not None, SecretMaskFilter(mask))
     config.stash[STATE_KEY] = state
+    config.pluginmanager.register(_RanTests(config), "nestedhv-ran-tests")
     config.add_cleanup(lambda: _shutdown(state))
     # reports (issue 4): collection on every test process, files on the controller only
     from .reporting.plugin import register as register_reports
     register_reports(config, mask, settings.report_dir, run_id=settings.run_id,
-                     labels=tuple(t.label for t in settings.targets))
+                     labels=tuple(t.label for t in settings.targets), history=settings.history,
+                     slowdown_factor=settings.slowdown_factor)
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -183,10 +202,74 @@ def _exit_connection_failed(config: pytest.Config, message: str) -> None:
     # why: pytest prints an Exit raised before the tests twice (stderr and a banner from the
     # terminal reporter); the banner is dropped so the failure reads as one line
     config.stash[_CONNECTION_EXIT] = True
+    if not config.stash.get(_TESTS_STARTED, False):
+        discard_reports(config)
     pytest.exit(message, returncode=EXIT_CONNECTION_FAILED)
 
 
 _CONNECTION_EXIT = pytest.StashKey[bool]()
+_TESTS_STARTED = pytest.StashKey[bool]()
+_NO_HOST_ERRORS = pytest.StashKey[int]()
+
+
+def discard_reports(config: pytest.Config) -> None:
+    """A run that executes no test keeps the last run's report.html, junit.xml and history:
+    the writers this plugin set up are unregistered before they write."""
+    state = get_state(config)
+    if state is None or state.is_worker:
+        return
+    from .reporting.plugin import JUNIT_XML, PLUGIN_NAME, REPORT_HTML
+
+    root = state.settings.report_dir
+    manager = config.pluginmanager
+    reporting = manager.get_plugin(PLUGIN_NAME)
+    if reporting is not None:
+        manager.unregister(reporting)
+    if str(getattr(config.option, "htmlpath", None)) == str(root / REPORT_HTML):
+        try:
+            from pytest_html.basereport import BaseReport
+        except ImportError:
+            BaseReport = None  # noqa: N806
+        for plugin in manager.get_plugins():
+            if BaseReport is not None and isinstance(plugin, BaseReport):
+                manager.unregister(plugin)
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None and str(getattr(config.option, "xmlpath", None)) == str(root / JUNIT_XML):
+        del config.stash[xml_key]  # why: junitxml's unconfigure unregisters what the stash holds
+        manager.unregister(xml)
+
+
+@dataclasses.dataclass(eq=False)  # a plugin object must stay hashable
+class _RanTests:
+    """Notices that a test ran, here or (under xdist) on a worker reporting to the controller."""
+
+    config: pytest.Config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or report.outcome != "passed":
+            self.config.stash[_TESTS_STARTED] = True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[object]:
+    """A run that executed no test (--collect-only, collection errors, all deselected) leaves
+    the previous reports as they are. Decided here, not in sessionfinish: pluggy fixes a hook's
+    callers when the call starts, so a writer unregistered during sessionfinish would still write."""
+    try:
+        return (yield)
+    finally:
+        if not session.config.stash.get(_TESTS_STARTED, False):
+            discard_reports(session.config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # tests that erred only because no host was named make a bad-input run, not a failed one
+    errors = session.config.stash.get(_NO_HOST_ERRORS, 0)
+    if errors and errors >= session.testsfailed and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
+        session.exitstatus = NestedExit.BAD_INPUT
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -216,6 +299,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             _exit_connection_failed(session.config, state.mask.mask(str(exc)))
     if _xdist_controller(session.config):
         state.hosts.close()  # the check is done; each worker opens its own session
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A host that went away mid-run (the local PowerShell died): one line, and no further tests.
+
+    Teardown still runs (its calls start a new session where they can), and the reports are written.
+    Each phase's report stays on the item, so a fixture's finalizer knows whether its test failed."""
+    outcome = yield
+    item.stash.setdefault(PHASE_REPORTS_KEY, {})[call.when] = outcome.get_result()
+    state = get_state(item.config)
+    if state is None or call.excinfo is None or not call.excinfo.errisinstance(HostLost):
+        return
+    message = state.mask.mask(str(call.excinfo.value))
+    outcome.get_result().longrepr = message
+    item.session.shouldstop = message
 
 
 def _xdist_controller(config: pytest.Config) -> bool:
@@ -251,19 +350,40 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return  # the fixture skips: no --nested-host
     labels = tuple(a for m in metafunc.definition.iter_markers("nested_host") for a in m.args)
     targets = [t for t in state.settings.targets if _wanted(labels, t.label, t.is_sim)]
-    metafunc.parametrize("nested_host", [t.label for t in targets], ids=[t.label for t in targets],
+    # the requirement id joins the host in the test id: -v and --collect-only show it, -k selects it
+    rid = requirement_id(metafunc.definition)
+    metafunc.parametrize("nested_host", [t.label for t in targets],
+                         ids=[f"{t.label}-{rid}" if rid else t.label for t in targets],
                          indirect=True, scope="session")
 
 
+def requirement_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("requirement")
+    return str(marker.args[0]) if marker is not None and marker.args else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # -k host.bcd selects by requirement id also where the id is not in the test id
+    for item in items:
+        rid = requirement_id(item)
+        if rid:
+            item.extra_keyword_matches.add(rid)
+
+
 @pytest.fixture(scope="session")
-def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
-    """One host under test (parametrized per --nested-host) with its open Session."""
+def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
+    """One host under test (parametrized per --nested-host): ``nested_host.run(cmdlet, **params)``,
+    ``nested_host.vm(name)`` (a ``VM`` handle), ``nested_host.facts``.
+
+    ``run`` returns a list of objects whose properties read as ``obj.Name`` or ``obj["Name"]``;
+    a failing command raises ``pytest_nestedhv.RemoteCommandError``. ``facts`` are the host's
+    facts (build, CPU, memory, supported VM versions), read once. Errors without --nested-host."""
     state = get_state(request.config)
     label = getattr(request, "param", None)
     if state is None or label is None:
-        pytest.skip("no --nested-host given")
+        _no_host(request.config)
     try:
-        host = state.hosts.get(label)
+        host = cast("HyperVHost", state.hosts.get(label))  # the pool makes HyperVHosts (pytest_configure)
     except ConnectionFailed as exc:
         _exit_connection_failed(request.config, state.mask.mask(str(exc)))
     evidence = host_evidence(request.config, label)  # for the reports
@@ -276,25 +396,23 @@ def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
 
 @pytest.fixture(scope="session")
 def nested_settings(request: pytest.FixtureRequest) -> Settings:
-    """The run's Settings (skips without --nested-host)."""
+    """The run's Settings (errors without --nested-host)."""
     state = get_state(request.config)
     if state is None:
-        pytest.skip("no --nested-host given")
+        _no_host(request.config)
     return state.settings
+
+
+def _no_host(config: pytest.Config) -> NoReturn:
+    """A test that needs a host errors, so a run with no host is never green."""
+    config.stash[_NO_HOST_ERRORS] = config.stash.get(_NO_HOST_ERRORS, 0) + 1
+    pytest.fail(NO_HOST, pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def nested_secret_mask(request: pytest.FixtureRequest) -> SecretMask:
     state = get_state(request.config)
     return state.mask if state is not None else SecretMask()
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[Any]:
-    """Keep each phase's report on the item, so a fixture's finalizer knows whether its test failed."""
-    report = yield
-    item.stash.setdefault(PHASE_REPORTS_KEY, {})[report.when] = report
-    return report  # type: ignore[misc]
 
 
 @pytest.fixture(autouse=True)
@@ -308,11 +426,13 @@ def _nested_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
     record = TestEvidence(host.label, time.time())
     request.node.stash[TEST_KEY] = record
     yield
+    evidence = host_evidence(request.config, host.label)
+    evidence.facts = evidence.facts or host.host_facts  # read by the test itself (nested_host.facts)
     if item_failed(request.node):
-        record.events = _failure_events(request, host, record)
+        record.events += _failure_events(request, host, record)
 
 
-def _failure_events(request: pytest.FixtureRequest, host: NestedHost, record: TestEvidence) -> list[Any]:
+def _failure_events(request: pytest.FixtureRequest, host: HyperVHost, record: TestEvidence) -> list[Any]:
     from .reporting import events
 
     state = get_state(request.config)

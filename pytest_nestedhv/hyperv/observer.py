@@ -11,13 +11,14 @@ A blocked check is always a skip that says "blocked by <id>" (see requirements.p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from . import requirements as req
 from .facts import HostFacts, VMFacts, gather_host, gather_vm
 from .lab import Lab
 from .outcomes import StepOutcome
 from .ports import SessionLike
-from .remedy import remediate
+from .remedy import Remediation, remediate
 from .steps import Step
 
 
@@ -29,7 +30,8 @@ class Observer:
     remediate: bool = False
     host_facts: HostFacts | None = None
     user_vm_facts: VMFacts | None = None
-    changes: list[str] = dataclasses.field(default_factory=list)
+    announce: Callable[[str], None] | None = None  # --nested-remediate: told each change before it is made
+    remediation: Remediation | None = None
     findings: dict[str, req.Finding] = dataclasses.field(default_factory=dict)
 
     @property
@@ -53,7 +55,8 @@ class Observer:
         if self.user_vm_facts is None:
             assert self.vm_name is not None
             if self.remediate:
-                self.changes, self.user_vm_facts = remediate(self.session, self.vm_name)
+                self.remediation = remediate(self.session, self.vm_name, self.host(), self.announce)
+                self.user_vm_facts = self.remediation.facts
             else:
                 self.user_vm_facts = gather_vm(self.session, self.vm_name)
         return self.user_vm_facts

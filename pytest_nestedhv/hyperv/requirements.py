@@ -1,6 +1,6 @@
 """The requirement catalog: every id of the issue, each judged from facts and lab outcomes.
 
-Semantics follow docs/requirements.md. A judge never talks to a machine: it reads an
+Semantics follow docs/requirements.md (a section per id). A judge never talks to a machine: it reads an
 ``Observations`` bundle and returns a ``Finding`` (found / required / remedy / evidence).
 When what it needs was never observed it returns status "skip" saying why. Each id is
 spelled once, where its judge is registered (``@requirement`` or ``step_requirement``),
@@ -40,7 +40,7 @@ from .steps import Step
 Status = Literal["pass", "fail", "warning", "skip"]
 GIB = 1024**3
 
-# The documented refusals an L1 without exposed extensions must give (docs/requirements.md, negative.no-extensions).
+# The documented refusals an L1 without exposed extensions must give (docs/requirements.md#negativeno-extensions).
 NO_EXTENSIONS_TEXTS = (
     "Hyper-V cannot be installed: The processor does not have required virtualization capabilities.",
     "because one of the Hyper-V components is not running.",

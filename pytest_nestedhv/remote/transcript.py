@@ -11,20 +11,21 @@ from typing import Any, Literal
 
 from .commands import Cmd, Pipeline, Switch
 from .errors import one_line
-from .secrets import GuestCredential, Secret
+from ..secrets import GuestCredential, Secret
 
 Outcome = Literal["ok", "error"]
 _MB, _GB = 1024**2, 1024**3
 _BARE_WORD = re.compile(r"[A-Za-z0-9/][A-Za-z0-9/_.:=-]*")
 HOST = "host"
 GUEST_PREFIX = "guest:"
+NESTED_SEP = "/"  # "guest:<l1>/<l2>": a call inside an L2, through its L1
 
 
 @dataclasses.dataclass(frozen=True)
 class TranscriptEntry:
     started: datetime.datetime
     duration_s: float
-    target: str  # "host" or "guest:<vm>"
+    target: str  # "host", "guest:<vm>" or "guest:<vm>/<inner vm>"
     pipeline: Pipeline
     outcome: Outcome
     error: str | None = None
@@ -150,7 +151,13 @@ def render_entry(entry: TranscriptEntry, names: _Names, credential_user: str | N
     vm = entry.vm_name
     if vm is not None:
         cred = names.credential(credential_user or "")
-        line = f"Invoke-Command -VMName {ps_quote(vm)} -Credential {cred} -ScriptBlock {{ {line} }}"
+        outer, _, inner = vm.partition(NESTED_SEP)
+        if inner:
+            line = (f"Invoke-Command -VMName {ps_quote(inner)} -Credential $c -ScriptBlock {{ {line} }}")
+            line = f"Invoke-Command -VMName {ps_quote(outer)} -Credential {cred} -ScriptBlock {{ param($c) {line} }} " \
+                   f"-ArgumentList {cred}"
+        else:
+            line = f"Invoke-Command -VMName {ps_quote(vm)} -Credential {cred} -ScriptBlock {{ {line} }}"
     return line
 
 

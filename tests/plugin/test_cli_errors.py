@@ -4,9 +4,11 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pytest_nestedhv.exitcodes import NestedExit
 from pytest_nestedhv.sim.server import SimServer
 from pytest_nestedhv.sim.server.echo_engine import EchoEngine
 
@@ -116,11 +118,52 @@ def test_without_nested_host_the_plugin_is_invisible(pytester: pytest.Pytester) 
     assert "nestedhv: run" not in result.stdout.str()  # no header line, nothing else
 
 
-def test_host_fixture_skips_without_nested_host(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(TEST_FILE)
-    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*no --nested-host given*"])
+def test_host_fixture_errors_without_nested_host(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a nightly job whose NESTED_HOST went missing must not be green (it skipped and exited 0)
+    monkeypatch.delenv("NESTED_HOST", raising=False)
+    pytester.makepyfile(TEST_FILE + "\ndef test_plain():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    assert result.ret == NestedExit.BAD_INPUT
+    text = result.stdout.str()
+    assert len([line for line in text.splitlines() if line.startswith("no --nested-host given")]) == 1, text
+    assert "Traceback" not in text
+
+
+def test_exit_codes_are_distinct() -> None:
+    codes = {int(code) for code in NestedExit}
+    assert len(codes) == len(NestedExit)
+    same = {"OK": "OK", "TESTS_FAILED": "TESTS_FAILED", "INTERRUPTED": "INTERRUPTED",
+            "INTERNAL_ERROR": "INTERNAL_ERROR", "BAD_INPUT": "USAGE_ERROR", "NO_TESTS": "NO_TESTS_COLLECTED"}
+    for ours, pytests in same.items():
+        assert NestedExit[ours] == pytest.ExitCode[pytests]
+    assert min(NestedExit.HOST_UNREACHABLE, NestedExit.HOST_LOST) > max(pytest.ExitCode)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    for code in NestedExit:
+        assert f"| {int(code)} |" in section, f"README does not document exit code {int(code)}"
+
+
+def test_unreachable_host_exit_code(pytester: pytest.Pytester, env: None) -> None:
+    _, ret = run_failing(pytester, f"--nested-host=http://127.0.0.1:{closed_port()}", "--nested-base-image=C:\\b.vhdx")
+    assert ret == NestedExit.HOST_UNREACHABLE
+
+
+def test_malformed_ipv6_url_is_one_line(pytester: pytest.Pytester, env: None) -> None:
+    text, ret = run_failing(pytester, "--nested-host=http://[::1:99999")
+    assert ret == pytest.ExitCode.USAGE_ERROR
+    assert only_line(text, "--nested-host").startswith("ERROR: --nested-host 'http://[::1:99999': not a valid address")
+
+
+def test_every_missing_option_in_one_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NESTED_HOST", "NESTED_HOST_USER", "NESTED_HOST_PASSWORD", "NESTED_GUEST_USER",
+                 "NESTED_GUEST_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    text, ret = run_failing(pytester, "--nested-host=hostA")
+    line = only_line(text, "ERROR: ")
+    for name in ("--nested-user", "NESTED_HOST_PASSWORD", "--nested-base-image", "--nested-guest-user",
+                 "NESTED_GUEST_PASSWORD"):
+        assert f"{name} is not set" in line
 
 
 def test_auth_without_its_libraries_names_the_extra(pytester: pytest.Pytester, env: None) -> None:

@@ -157,3 +157,20 @@ def test_target_lookup() -> None:
     assert isinstance(s.target("sim"), HostTarget)
     with pytest.raises(KeyError):
         s.target("nope")
+
+
+def test_every_missing_input_is_named_in_one_message() -> None:
+    with pytest.raises(pytest.UsageError) as info:
+        resolve_settings({"nested_host": ["hostA"]}, {}, {})
+    message = str(info.value)
+    for name in ("--nested-user", "NESTED_HOST_PASSWORD", "--nested-base-image", "--nested-guest-user",
+                 "NESTED_GUEST_PASSWORD"):
+        assert f"{name} is not set" in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("spec", ["http://[::1:99999", "[::1", "https://[fe80::1/wsman"])
+def test_malformed_address_is_a_usage_error(spec: str) -> None:
+    with pytest.raises(pytest.UsageError) as info:
+        parse_host(spec)
+    assert str(info.value).startswith(f"--nested-host {spec!r}: not a valid address")

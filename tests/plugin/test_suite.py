@@ -78,13 +78,31 @@ def test_nested_vm_is_judged_read_only(pytester: pytest.Pytester, vm: str) -> No
 
 def test_nested_vm_remediate_fixes_what_it_may(pytester: pytest.Pytester) -> None:
     run = run_suite(pytester, "--nested-host=sim:legacy-vms", "--nested-vm=legacy-running", "--nested-remediate")
-    # checkpoints are never removed by remediation (not reversible): that failure remains
+    # checkpoints are never removed by remediation (not reversible): that failure remains, and is said
     assert run.failed() == {"vm.checkpoints"}
     assert run.cases["vm.memory"].outcome == "passed" and run.cases["vm.memory"].properties["severity"] == "info"
-    for line in ("remediated: Stop-VM -Name 'legacy-running' -Force",
-                 "remediated: Set-VMProcessor -VMName 'legacy-running' -ExposeVirtualizationExtensions:$true",
-                 "remediated: Set-VMNetworkAdapter -VMName 'legacy-running' -MacAddressSpoofing 'On'"):
-        assert line in run.stdout
+    prefix = "nestedhv [sim-legacy-vms] remediating VM legacy-running: "
+    lines = [line for line in run.stdout.splitlines() if line.startswith(prefix)]
+    assert [line[len(prefix):].split("  (")[0] for line in lines] == [
+        "Stop-VM -Name 'legacy-running' -Force",
+        "Set-VMProcessor -VMName 'legacy-running' -ExposeVirtualizationExtensions:$true",
+        "Set-VMMemory -VMName 'legacy-running' -DynamicMemoryEnabled:$false",
+        "Set-VMMemory -VMName 'legacy-running' -StartupBytes 4GB",
+        "Set-VMNetworkAdapter -VMName 'legacy-running' -MacAddressSpoofing 'On'",
+    ]
+    assert "(the VM is Running and these changes need it Off; it is shut down and left Off)" in lines[0]
+    assert "left unchanged: 2 checkpoint(s) kept: deleting them cannot be undone" in run.stdout
+
+
+def test_nested_vm_remediate_upgrades_an_old_configuration_version(pytester: pytest.Pytester) -> None:
+    run = run_suite(pytester, "--nested-host=sim:legacy-vms", "--nested-vm=legacy", "--nested-remediate",
+                    "--nested-report-dir=reports")
+    text = run.stdout + run.stderr
+    assert "_pytest.outcomes.Exit" not in text and "Traceback" not in text
+    assert "remediating VM legacy: Update-VMVersion -Name 'legacy' -Force" in text
+    assert run.failed() == {"vm.checkpoints"}
+    assert run.cases["vm.config-version"].outcome == "passed"
+    assert (pytester.path / "reports" / "feedback" / "sim-legacy-vms" / "feedback.md").is_file()
 
 
 def test_nested_vm_naming_no_vm_is_one_line_exit(pytester: pytest.Pytester) -> None:

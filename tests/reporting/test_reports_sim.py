@@ -113,9 +113,10 @@ def test_three_builds_pass_fail_pass(tmp_path: Path) -> None:
     assert rows == [(1000, "passed"), (2000, "failed"), (3000, "passed")]
     assert "newly failing since build 26100.2000" in runs[1].output
     history = (reports / "history.html").read_text()
-    assert '<td class="failed" data-build="26100.2000">failed</td>' in history
     boot_row = next(line for line in history.split("<tr ") if 'data-key="nested.boot"' in line)
-    assert "flaky" in boot_row
+    assert 'data-build="26100.2000" data-verdict="failed"' in boot_row
+    # one failing build between two passing ones is a regression window, not a flake (issue 10)
+    assert "broke in 26100.2000, fixed in 26100.3000" in boot_row and "class=flaky" not in boot_row
     for path in _all_files(reports):
         assert password.encode() not in path.read_bytes(), path
 
@@ -141,12 +142,51 @@ def test_foreign_history_is_refused_not_overwritten(tmp_path: Path) -> None:
     assert (reports / "history.sqlite").read_bytes() == before
 
 
-def test_zero_tests(tmp_path: Path) -> None:
-    run = run_suite(tmp_path, "--nested-host=sim", "-k", "no_such_test_anywhere")
-    assert run.returncode == 5  # pytest: no tests collected
-    html = (run.reports / "report.html").read_text()
-    assert "No tests ran." in html
-    assert (run.reports / "history.html").is_file() and (run.reports / "junit.xml").is_file()
+REPORT_FILES = ("report.html", "junit.xml", "history.sqlite", "history.html")
+
+
+def _snapshot(reports: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(reports)): p.read_bytes() for p in _all_files(reports)}
+
+
+@pytest.mark.parametrize("args", [
+    ("--collect-only",),
+    ("-k", "no_such_test_anywhere"),
+    ("--nested-host=sim:no-such-scenario",),  # a start-up error
+    ("--nested-host=http://127.0.0.1:1", "--nested-base-image=C:\\b.vhdx"),  # the host does not answer
+], ids=["collect-only", "all-deselected", "bad-scenario", "unreachable"])
+def test_a_run_without_tests_leaves_the_last_reports_alone(tmp_path: Path, args: tuple[str, ...],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run_suite(tmp_path, "--nested-host=sim", select="suites/test_host.py")
+    assert first.returncode == 0, first.output[-2000:]
+    before = _snapshot(first.reports)
+    assert {name for name in REPORT_FILES} <= set(before)
+    for name in ("NESTED_HOST_USER", "NESTED_HOST_PASSWORD", "NESTED_GUEST_USER", "NESTED_GUEST_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    host = () if any(a.startswith("--nested-host") for a in args) else ("--nested-host=sim",)
+    again = run_suite(tmp_path, *host, *args, select="suites/test_host.py")
+    assert again.returncode != 0 or "--collect-only" in args, again.output[-2000:]
+    assert "INTERNALERROR" not in again.output
+    assert _snapshot(first.reports) == before
+
+
+def test_without_pytest_html_the_run_works_and_writes_no_html(tmp_path: Path) -> None:
+    run = run_suite(tmp_path, "--nested-host=sim", "-p", "no:html", select="suites/test_host.py")
+    assert run.returncode == 0, run.output[-2000:]
+    assert "INTERNALERROR" not in run.output
+    assert not (run.reports / "report.html").exists()
+    assert (run.reports / "junit.xml").is_file() and (run.reports / "feedback" / "sim" / "feedback.md").is_file()
+
+
+def test_requirement_ids_in_verbose_output_and_k(tmp_path: Path) -> None:
+    # run_suite passes -q: -vv makes it plain -v
+    run = run_suite(tmp_path, "--nested-host=sim", "-vv", "-k", "host.bcd", select="suites/test_host.py")
+    assert run.returncode == 0, run.output[-2000:]
+    assert "suites/test_host.py::test_bcd[sim-host.bcd] PASSED" in run.output
+    assert "1 passed, 6 deselected" in run.output
+    collected = run_suite(tmp_path, "--nested-host=sim", "-v", "--collect-only", "-k", "vm.dynamic-memory")
+    assert "<Function test_dynamic_memory[sim-vm.dynamic-memory]>" in collected.output, collected.output[-1500:]
+    assert "1/22 tests collected (21 deselected)" in collected.output
 
 
 def test_interrupted_run_reports_what_finished(tmp_path: Path) -> None:
@@ -161,7 +201,7 @@ def test_interrupted_run_reports_what_finished(tmp_path: Path) -> None:
     assert "interrupted" in md
     junit = ET.fromstring((run.reports / "feedback" / "sim" / "junit.xml").read_text())
     names = [c.get("name") for c in junit.iter("testcase")]
-    assert names == ["test_create[sim]"]
+    assert names == ["test_create[sim-nested.create]"]
     with sqlite3.connect(run.reports / "history.sqlite") as db:
         assert db.execute("SELECT requirement, outcome FROM results").fetchall() == [("nested.create", "passed")]
 

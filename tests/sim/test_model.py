@@ -1,4 +1,4 @@
-"""The model: the whole lab lifecycle, every rule of nested-facts §1, the §3 texts, clock, persistence."""
+"""The model: the whole lab lifecycle, every rule and error text of docs/requirements.md, clock, persistence."""
 from __future__ import annotations
 
 import threading
@@ -89,6 +89,21 @@ def test_rule_version_8_needed_on_ga_builds() -> None:
     result = sh.run("Set-VMProcessor", VMName=["legacy"], ExposeVirtualizationExtensions=True)  # version 7.0
     assert result.errors[0].message.startswith("Failed to modify device 'Processor'.")
     assert result.errors[0].fqid.endswith(",Microsoft.HyperV.PowerShell.Commands.SetVMProcessor")
+
+
+def test_update_vm_version_upgrades_only_an_off_vm_to_the_host_default() -> None:
+    sh = Shell(world("legacy-vms"))  # build 17763: versions up to 9.0
+    for name in ("legacy-saved", "legacy-running"):
+        result = sh.run("Update-VMVersion", Name=[name], Force=True)
+        assert [e.message for e in result.errors] == [
+            "The operation cannot be performed while the virtual machine is in its current state."]
+        assert result.errors[0].fqid == "InvalidState,Microsoft.HyperV.PowerShell.Commands.UpdateVMVersion"
+    assert sh.ok("Update-VMVersion", Name=["legacy"], Force=True) == []
+    assert sh.ok("Get-VM", Name=["legacy"])[0].get("Version") == "9.0"
+    # now it may expose the extensions (version 8.0 or higher on a GA build)
+    sh.ok("Set-VMProcessor", VMName=["legacy"], ExposeVirtualizationExtensions=True)
+    again = sh.ok("Update-VMVersion", Name=["legacy"], Force=True, Passthru=True)
+    assert [vm.get("Version") for vm in again] == ["9.0"]
 
 
 @pytest.mark.parametrize("scenario, version, starts", [

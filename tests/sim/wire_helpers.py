@@ -36,6 +36,8 @@ CATEGORY = {"NotSpecified": 0, "InvalidArgument": 5, "InvalidData": 6, "InvalidO
             "NotImplemented": 11, "ObjectNotFound": 13, "OperationStopped": 14, "OperationTimeout": 15,
             "ResourceExists": 20, "ResourceUnavailable": 21, "WriteError": 23}
 IN_GUEST_SCRIPT = resources.files("pytest_nestedhv").joinpath("remote/scripts/Invoke-InGuest.ps1").read_text("utf-8")
+IN_NESTED_GUEST_SCRIPT = resources.files("pytest_nestedhv").joinpath(
+    "remote/scripts/Invoke-InNestedGuest.ps1").read_text("utf-8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +136,23 @@ class WireHost:
         ps.add_parameter("Credential", PSCredential(username=GUEST_USER, password=password))
         ps.add_parameter("Command", command)
         ps.add_parameter("Parameters", params)
+        return self._invoke(ps)
+
+    def in_nested_guest(self, l1: str, l2: str, command: str, password: str = GUEST_PASSWORD,
+                        inner_password: str = GUEST_PASSWORD, **params: Any) -> WireResult:
+        """The plugin's double hop (Invoke-InNestedGuest.ps1): host -> L1 -> L2, real PSCredentials."""
+        ps = PowerShell(self.pool)
+        ps.add_script(IN_NESTED_GUEST_SCRIPT)
+        ps.add_parameter("VMName", l1)
+        ps.add_parameter("Credential", PSCredential(username=GUEST_USER, password=password))
+        ps.add_parameter("InnerVMName", l2)
+        ps.add_parameter("InnerCredential", PSCredential(username=GUEST_USER, password=inner_password))
+        ps.add_parameter("Command", command)
+        ps.add_parameter("Parameters", params)
+        return self._invoke(ps)
+
+    @staticmethod
+    def _invoke(ps: PowerShell) -> WireResult:
         output = ps.invoke()
         return WireResult(output, list(ps.streams.error), [w.message for w in ps.streams.warning],
                           ps.had_errors, ps.state)
@@ -177,11 +196,11 @@ def wire_tag(obj: GenericComplexObject, name: str) -> tuple[str, str | None]:
     raise KeyError(name)
 
 
-def enum_of(obj: GenericComplexObject, name: str) -> tuple[str, str, int]:
-    """(type name, ToString name, numeric value) of an enum property."""
-    value = prop(obj, name)
-    assert isinstance(value, GenericComplexObject), f"{name} is not an enum object: {value!r}"
-    return value.types[0], value.to_string, value.property_sets[0]
+def enum_of(obj: GenericComplexObject, name: str) -> str:
+    """The name of an enum property, which travels as its string at remoting depth (<S N="State">Off</S>)."""
+    tag, text = wire_tag(obj, name)
+    assert tag == "S", f"{name} travelled as <{tag}>, not as the enum's name"
+    return text or ""
 
 
 def error_facts(error: Any) -> tuple[str, str, int]:

@@ -1,4 +1,4 @@
-"""Get-VM, New-VM, Start-VM, Stop-VM, Remove-VM, Set-VM, Wait-VM, Remove-VMSavedState."""
+"""Get-VM, New-VM, Start-VM, Stop-VM, Remove-VM, Set-VM, Wait-VM, Remove-VMSavedState, Update-VMVersion."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -204,7 +204,7 @@ def set_vm(call: Call) -> Iterator[Any]:
 
 def memory_change_error(call: Call, vm: VM, device: str) -> PSError | None:
     """Memory of a running VM: resizable, except an L1 on preview builds or one whose guest runs
-    Hyper-V (nested-facts §1: its memory is fixed then)."""
+    Hyper-V (docs/requirements.md#vmdynamic-memory: its memory is fixed then)."""
     if vm.state == "Off":
         return None
     if vm.state != "Running":
@@ -271,6 +271,28 @@ def remove_vm_saved_state(call: Call) -> Iterator[Any]:
     return iter(())
 
 
+def update_vm_version(call: Call) -> Iterator[Any]:
+    """Update-VMVersion: the VM's configuration version becomes the host's default (its highest).
+
+    Windows upgrades only a VM that is Off (a Saved or running VM gets the invalid-state error);
+    a VM already at the host's version is left as it is. assumption: without -Force Windows asks
+    for confirmation; a remote session cannot answer, so the plugin always passes -Force and the
+    emulator does not model the prompt."""
+    require_hyperv(call)
+    world, node = call.ctx.world, call.ctx.node
+    outs = []
+    with world.lock:
+        target = rules.default_version(node.os.build)
+        for vm in list(target_vms(call)):
+            if vm.state != "Off":
+                call.write_error(invalid_state(call, vm))
+                continue
+            if rules.version_tuple(vm.version) < rules.version_tuple(target):
+                vm.version = target
+                changed(call)
+            outs.extend(_passthru(call, node, vm))
+    yield from outs
+
 
 CMDLETS: dict[str, Impl] = {
     "Get-VM": get_vm,
@@ -281,4 +303,5 @@ CMDLETS: dict[str, Impl] = {
     "Set-VM": set_vm,
     "Wait-VM": wait_vm,
     "Remove-VMSavedState": remove_vm_saved_state,
+    "Update-VMVersion": update_vm_version,
 }

@@ -49,6 +49,8 @@ class OSFacts:
     cpu_model: str
     memory_bytes: int
     logical_processors: int
+    flight: str = ""  # Windows Insider channel (WindowsSelfHost\Applicability BranchName); "": not enrolled
+    branch: str = "ge_release"  # the build's branch, as BuildLab/BuildLabEx/BuildBranch name it
 
 
 @dataclasses.dataclass
@@ -81,6 +83,20 @@ class NetAdapter:
     mac_address: str = "000000000000"
     dynamic_mac: bool = True
     mac_spoofing: bool = False
+
+
+@dataclasses.dataclass
+class IPAddress:
+    """A static address set inside a guest (New-NetIPAddress) on one of its interfaces."""
+
+    interface_alias: str  # "Ethernet", "Ethernet 2"... (see interface_alias)
+    address: str
+    prefix_length: int
+
+
+def interface_alias(position: int) -> str:
+    """The name Windows gives a VM's n-th network adapter inside the guest."""
+    return "Ethernet" if position == 0 else f"Ethernet {position + 1}"
 
 
 @dataclasses.dataclass
@@ -166,10 +182,13 @@ class Node:
     booted: bool = True  # a guest is up (PowerShell Direct answers); the host always is
     last_boot: dt.datetime | None = None
     boot_count: int = 1
+    bugcheck_due: dt.datetime | None = None  # the host bugchecks then ([nested] boot = "host-bugcheck")
+    down_until: dt.datetime | None = None  # rebooting after a bugcheck: it answers nothing before then
     files: list[DiskFile] = dataclasses.field(default_factory=list)
     vms: list[VM] = dataclasses.field(default_factory=list)
     switches: list[Switch] = dataclasses.field(default_factory=list)
     nats: list[Nat] = dataclasses.field(default_factory=list)
+    addresses: list[IPAddress] = dataclasses.field(default_factory=list)  # static ones (New-NetIPAddress)
     events: list[EventRecord] = dataclasses.field(default_factory=list)
     next_record_id: int = 1
     vm_path: str = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"

@@ -11,10 +11,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import metadata
 from .binding import bind
 from .builtins import BUILTINS
 from .cmdlet import Call, Context, Impl, Streams
-from .errors import PSError, command_not_found
+from .errors import PSError, command_not_found, no_permission
 from .reference import Reference, load_reference
 from .request import CommandSpec, PipelineRequest, PipelineSink
 from .scripts import ScriptRunner, known_scripts
@@ -38,8 +39,9 @@ def _input_types(objects: list[Any] | None) -> tuple[str, ...] | None:
 
 class Engine:
     def __init__(self, world: World, *, cmdlets: Mapping[str, Impl] | None = None,
-                 applications: Mapping[str, Application] | None = None) -> None:
+                 applications: Mapping[str, Application] | None = None, elevated: bool = True) -> None:
         self.world = world
+        self.elevated = elevated  # False: the host's prompt runs without administrator rights
         self.reference: Reference = load_reference()
         self.serializer = Serializer(self.reference)
         if cmdlets is None:
@@ -51,7 +53,17 @@ class Engine:
         self._apps = {name.lower(): app for name, app in (applications or {}).items()}
         self._scripts = ScriptRunner(self, known_scripts())
 
-    # -- entry point used by the protocol server ---------------------------------------------------
+    # -- entry points used by the protocol server ---------------------------------------------------
+    def host_availability(self) -> tuple[bool, int]:
+        """(rebooting after a bugcheck, how many times it has booted): the server answers nothing
+        while it reboots, and forgets its shells once it has."""
+        with self.world.lock:
+            now = self.world.now()
+            due = self.world.host.bugcheck_due
+            if due is not None and due <= now:
+                self.world.refresh()  # only then: other transitions stay lazy, as the cmdlets expect
+            return self.world.host_down(now), self.world.host.boot_count
+
     def run(self, request: PipelineRequest, sink: PipelineSink, cancel: threading.Event) -> None:
         ctx = Context(world=self.world, node=self.world.host, streams=Streams(sink.error, sink.warning, sink.verbose),
                       cancel=cancel)
@@ -60,6 +72,14 @@ class Engine:
             for obj in self.execute(statement, pending, ctx):
                 sink.output(self.to_wire(obj))
             pending = None
+
+    def command_metadata(self, names: list[str], command_type: int, namespaces: list[str]) -> list[Any]:
+        """GET_COMMAND_METADATA: the emulated host's cmdlets matching the client's patterns."""
+        return metadata.command_metadata(self.reference, names, command_type, namespaces)
+
+    def os_build(self) -> tuple[int, int]:
+        """(build, update revision) of the host, for the PSVersionTable the endpoint announces."""
+        return self.world.host.os.build, self.world.host.os.ubr
 
     def to_wire(self, obj: Any) -> Any:
         if isinstance(obj, Remoted):
@@ -86,6 +106,8 @@ class Engine:
         signature = self.reference.signature(name)
         if signature is None:
             raise command_not_found(name)
+        if not self.elevated and signature.module == "Hyper-V" and ctx.node is self.world.host:
+            raise no_permission(signature.name, signature.class_name, self.world.host.os.computer_name)
         impl = self._impls.get(signature.name.lower())
         if impl is None:
             # assumption: a documented cmdlet the emulator lacks says so rather than pretending.

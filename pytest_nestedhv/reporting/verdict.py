@@ -1,0 +1,104 @@
+"""The verdict printed at the end of a run, per host: the root cause first, the fixes in
+order, what --nested-remediate changed and left, and what was cleaned up or kept.
+
+Fed only by records: ``HostNotes`` the fixtures put in ``config.stash`` (what they did to a
+host) and ``Check`` records of the test reports (what was judged). Nothing here talks to a host.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+CHECK_ATTR = "nestedhv_check"  # on a call/setup report: the requirement's Check as a dict
+NOTES_ATTR = "nestedhv_notes"  # on a teardown report: the worker's HostNotes, as dicts
+
+
+@dataclasses.dataclass
+class HostNotes:
+    """What the fixtures did to one host (JSON-able: it travels from xdist workers)."""
+
+    label: str
+    remediated: list[str] = dataclasses.field(default_factory=list)  # commands run, in order
+    unchanged: list[str] = dataclasses.field(default_factory=list)  # left as it was, with why
+    remediation_error: str | None = None
+    kept: list[str] = dataclasses.field(default_factory=list)  # VMs left on the host
+    keep_reason: str = ""  # e.g. "--nested-keep=always"
+    removed: list[str] = dataclasses.field(default_factory=list)  # VMs this run removed at the end
+    cleaned: bool = False  # the cleanup ran (also after Ctrl-C)
+    lab: bool = False  # the run built a lab on this host
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HostNotes:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One test's requirement and outcome, read from its report."""
+
+    host: str
+    requirement: str
+    outcome: str  # passed, failed, skipped
+    found: str = ""
+    remedy: str = ""
+    message: str = ""
+
+
+NOTES_KEY = pytest.StashKey[dict[str, HostNotes]]()
+
+
+def notes_for(config: pytest.Config, label: str) -> HostNotes:
+    """The notes of ``label`` in this process, created on first use."""
+    return config.stash.setdefault(NOTES_KEY, {}).setdefault(label, HostNotes(label))
+
+
+def _counts(checks: Sequence[Check]) -> str:
+    counts: dict[str, int] = {}
+    for check in checks:
+        counts[check.outcome] = counts.get(check.outcome, 0) + 1
+    return ", ".join(f"{counts[k]} {k}" for k in ("failed", "passed", "skipped") if counts.get(k))
+
+
+def render_verdict(label: str, checks: Sequence[Check], notes: HostNotes | None, *, interrupted: bool,
+                   not_run: int = 0) -> list[str]:
+    """The verdict of one host as terminal lines."""
+    failing = [c for c in checks if c.outcome == "failed"]
+    summary = _counts(checks) or "no check finished"
+    if not_run:
+        summary += f", {not_run} not run"
+    lines = [f"nestedhv verdict for {label}: {summary}" + (" (interrupted)" if interrupted else "")]
+    if failing:
+        first = failing[0]
+        lines.append(f"  root cause: {first.requirement}: {first.found or first.message}")
+        fixes = list(dict.fromkeys(c.remedy for c in failing if c.remedy))
+        for n, remedy in enumerate(fixes, 1):
+            owners = ", ".join(c.requirement for c in failing if c.remedy == remedy)
+            lines.append(f"  fix {n}: {remedy}  ({owners})")
+        if not fixes:
+            lines.append("  fix: none known; the failing test's message and the feedback bundle have the details")
+    elif checks and not interrupted:
+        lines.append("  every requirement checked here holds")
+    if notes is not None:
+        lines += list(_notes_lines(notes))
+    return lines
+
+
+def _notes_lines(notes: HostNotes) -> Iterable[str]:
+    for line in notes.remediated:
+        yield f"  remediated: {line}"
+    if notes.remediation_error:
+        yield f"  remediation stopped: {notes.remediation_error}"
+    for line in notes.unchanged:
+        yield f"  left unchanged: {line}"
+    if notes.kept:
+        yield f"  kept ({notes.keep_reason}): {', '.join(notes.kept)}; remove them with Remove-VM -Name NAME -Force " \
+              "and delete their nestedhv-*.vhdx disks when done"
+    if notes.removed:
+        yield f"  cleaned up: removed {', '.join(notes.removed)} and their disks"
+    elif notes.lab and notes.cleaned and not notes.kept:
+        yield "  cleaned up: nothing was left to remove"
+    elif notes.lab and not notes.cleaned:
+        yield "  cleanup did not run: VMs named nestedhv-<run id>-* may be left on the host; a later run sweeps them"
