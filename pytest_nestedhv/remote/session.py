@@ -181,6 +181,7 @@ class Session:
             reconnection_retries=0,
             reconnection_backoff=0.5,
         )
+        _settle_environment(wsman)
         pool = RunspacePool(wsman)
         try:
             pool.open()
@@ -426,6 +427,19 @@ class Session:
             target=self.mask.mask(target_text) if target_text is not None else None,
             command=text,
         )
+
+
+def _settle_environment(wsman: Any) -> None:
+    """Read the proxy and CA settings from the environment once, now, instead of on every request.
+
+    requests re-reads os.environ on each send while trust_env is set; a session used from a
+    background thread would then iterate os.environ while pytest's main thread sets and deletes
+    PYTEST_CURRENT_TEST (KeyError mid-iteration). pypsrp merged the environment's settings into
+    the session it builds, so nothing is lost by building it here and no longer trusting env."""
+    transport = wsman.transport
+    if getattr(transport, "session", None) is None:
+        transport.session = transport._build_session()  # why private: pypsrp builds it lazily otherwise
+    transport.session.trust_env = False
 
 
 def _needs_keys(cmd: Cmd) -> bool:
