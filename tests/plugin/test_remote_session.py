@@ -157,3 +157,15 @@ def test_a_key_exchange_cut_short_starts_again_on_a_new_pool(session: Session,
     out = session.in_guest("l1", GuestCredential("Administrator", Secret(GUEST_PW)), Cmd.of("Get-Service"))
     assert out is not None
     assert len(pools) == 2 and pools[0] is not pools[1]  # the second exchange ran on a fresh pool
+
+
+def test_calls_do_not_read_the_environment_once_open(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a session used from a background thread must not iterate os.environ while pytest's main
+    # thread sets and deletes PYTEST_CURRENT_TEST: requests would, on every send, with trust_env
+    import requests.utils
+
+    def reads_environment(*args: object, **kw: object) -> bool:
+        raise AssertionError("the proxy settings were read from the environment again")
+
+    monkeypatch.setattr(requests.utils, "should_bypass_proxies", reads_environment)
+    assert session.run(Cmd.of("Get-VM"))

@@ -39,6 +39,45 @@ from .probe import negative_probe
 log = logging.getLogger("pytest_nestedhv.lab")
 # how long cleanup waits for a background branch after asking it to stop
 BRANCH_STOP_S = 60.0
+# the loggers a background step writes to (the lab's, and its session's)
+BRANCH_LOGGERS = ("pytest_nestedhv.lab", "pytest_nestedhv.remote")
+
+
+class _HeldLogs(logging.Filter):
+    """Holds back what a background step logs and replays it in the thread that joins the step.
+
+    pytest attaches its log handlers (live log, captured log) around each test phase in the main
+    thread: a record from another thread between two phases would be lost, or land in whatever
+    test happens to run. Replayed at the join, the step's lines come with the test that needed it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread: int | None = None  # the branch's thread, once it runs
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.thread is None or record.thread != self.thread:
+            return True
+        self.records.append(record)
+        return False
+
+    def attach(self) -> None:
+        for name in BRANCH_LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def replay(self) -> None:
+        for name in BRANCH_LOGGERS:
+            logging.getLogger(name).removeFilter(self)
+        for record in self.records:
+            logger = logging.getLogger(record.name)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+        self.records.clear()
+
+
+def _in_branch(held: _HeldLogs, step: Step, action: Action, ops: Ops) -> tuple[StepOutcome, Phase]:
+    held.thread = threading.get_ident()
+    return _measure(step, action, ops)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +120,7 @@ class _Branch:
     future: concurrent.futures.Future[tuple[StepOutcome, Phase]]
     ops: Ops
     executor: concurrent.futures.ThreadPoolExecutor
+    held: _HeldLogs
 
 
 class Lab:
@@ -219,8 +259,10 @@ class Lab:
                 continue
             ops = Ops(clone(), self.config, self.names, self.ledger, self._branch_cancel)
             executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"nestedhv-{step}")
-            future = executor.submit(_measure, step, self._actions(ops)[step], ops)
-            self._branches[step] = _Branch(future, ops, executor)
+            held = _HeldLogs()
+            held.attach()
+            future = executor.submit(_in_branch, held, step, self._actions(ops)[step], ops)
+            self._branches[step] = _Branch(future, ops, executor, held)
             log.info("lab step %s: started in the background", step)
 
     def _join(self, step: Step, timeout: float | None = None) -> StepOutcome:
@@ -230,9 +272,11 @@ class Lab:
         except Exception as err:  # noqa: BLE001 - a lost connection or a bug: the step failed, with why
             message = f"{type(err).__name__}: {err}" if not isinstance(err, concurrent.futures.TimeoutError) \
                 else "did not stop in time at the end of the run"
+            log.error("lab step %s (background): %s", step, message, exc_info=err)
             outcome = StepOutcome(step.value, False, message)
             phase = Phase(step.value, datetime.datetime.now(datetime.timezone.utc), 0.0, False, message)
         finally:
+            branch.held.replay()
             branch.executor.shutdown(wait=False)
             close = getattr(branch.ops.session, "close", None)
             if close is not None and branch.ops.session is not self.session:
