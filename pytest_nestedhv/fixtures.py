@@ -20,6 +20,7 @@ from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .hyperv.observer import Blocked, Observer
+from .hyperv.waits import Progress
 from .remote.errors import RemoteError
 from .reporting.verdict import notes_for
 
@@ -66,7 +67,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         return
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
-                                 switch=settings.switch))
+                                 switch=settings.switch, progress=_progress(request.config, label)))
     request.config.stash.setdefault(LAB_KEY, {})[label] = lab
     observer = Observer(session, lab)
     try:
@@ -87,6 +88,19 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
             # the negative probe removes its VM in its own step
             notes.kept = [vm for vm in lab.created_vms if vm != lab.names.negative and vm not in removed]
             notes.keep_reason = f"--nested-keep={settings.keep}"
+
+
+def _progress(config: pytest.Config, label: str) -> Progress | None:
+    """Long lab steps print "step: elapsed / limit" while they run; not under -q, not on xdist workers."""
+    if config.get_verbosity() < 0 or config.pluginmanager.get_plugin("terminalreporter") is None:
+        return None
+    from .reporting.timeline import STEP_LABELS
+
+    def write(step: str, elapsed_s: float, limit_s: float) -> None:
+        _write_line(config, f"nestedhv [{label}] {STEP_LABELS.get(step, step)}: {elapsed_s:.0f} s / {limit_s:.0f} s")
+
+    every = float(config.getini("nested_progress_interval") or 30.0)
+    return Progress(write, every_s=every)
 
 
 def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Any) -> None:

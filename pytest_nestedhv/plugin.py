@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -86,6 +87,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nested_switch", "the host's virtual switch for the L1", type="string", default="")
     parser.addini("nested_keep", "never, failed or always", type="string", default="")
     parser.addini("nested_report_dir", "where reports go (default reports)", type="string", default="")
+    parser.addini("nested_progress_interval", "seconds of real time between progress lines of a long lab step "
+                  "(default 30)", type="string", default="30")
 
 
 # configuration -------------------------------------------------------------------------------
@@ -119,6 +122,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from .reporting.plugin import register as register_reports
     register_reports(config, mask, settings.report_dir, run_id=settings.run_id,
                      labels=tuple(t.label for t in settings.targets))
+    if worker_input is None:
+        from .reporting.verdict import VerdictPlugin
+
+        config.pluginmanager.register(VerdictPlugin(config, mask, [t.label for t in settings.targets], _host_label),
+                                      "nestedhv-verdict")
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -289,6 +297,50 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         extra = describe_info(host.info) if host else ""
         lines.append(f"  {target.label}: {target.describe()}" + (f", {extra}" if extra else ""))
     return [state.mask.mask(line) for line in lines]
+
+
+# the verdict -----------------------------------------------------------------------------------
+_NOTES_SENT = pytest.StashKey[str]()
+
+
+def _host_label(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    label = callspec.params.get("nested_host") if callspec is not None else None
+    return label if isinstance(label, str) else None
+
+
+def _finding(item: pytest.Item) -> dict[str, Any]:
+    fixtures = sys.modules.get("pytest_nestedhv.fixtures")  # loaded only when the suite's fixtures are
+    key = getattr(fixtures, "FINDING_KEY", None)
+    return dict(item.stash.get(key, {})) if key is not None else {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    """Every test process puts on its reports what the verdict needs (xdist carries it over)."""
+    report = yield
+    state = get_state(item.config)
+    if state is None:
+        return report
+    from .reporting.verdict import CHECK_ATTR, NOTES_ATTR, NOTES_KEY
+
+    label, rid = _host_label(item), requirement_id(item)
+    decisive = report.when == "call" or (report.when == "setup" and not report.passed)
+    if label and rid and decisive:
+        finding = _finding(item)
+        outcome = "failed" if report.failed else report.outcome
+        message = report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else ""
+        setattr(report, CHECK_ATTR, {"host": label, "requirement": rid, "outcome": outcome,
+                                     "found": state.mask.mask(str(finding.get("found", ""))),
+                                     "remedy": state.mask.mask(str(finding.get("remedy", ""))),
+                                     "message": state.mask.mask(message)})
+    if report.when == "teardown":
+        notes = {k: dataclasses.asdict(v) for k, v in item.config.stash.get(NOTES_KEY, {}).items()}
+        digest = repr(sorted(notes.items()))
+        if notes and item.config.stash.get(_NOTES_SENT, "") != digest:
+            item.config.stash[_NOTES_SENT] = digest
+            setattr(report, NOTES_ATTR, notes)
+    return report
 
 
 # parametrization -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from .facts import GuestFacts, HostFacts, VMFacts, gather_guest, gather_vm
 from .names import KEPT_TAG, RunNames, is_leftover, is_own_disk, join_path, parent_dir
 from .outcomes import StepOutcome, ToggleOutcome
 from .ports import SessionLike, as_datetime, prop
-from .waits import WaitFailed, WaitSpec, guest_runner, host_runner, require_not_off, wait_vm
+from .waits import Progress, WaitFailed, WaitSpec, guest_runner, host_runner, progress, require_not_off, wait_vm
 
 # no run lasts this long (the slowest step, the Hyper-V install, is bounded by install_timeout_s):
 # a tagged VM younger than this may belong to a run still going
@@ -78,6 +78,15 @@ class LabConfig:
     reboot_timeout_s: int = 900
     l2_settle_s: int = 30
     slice_s: int = 30  # each slice costs two round trips; a VM that turned off is noticed within one
+    progress: Progress | None = dataclasses.field(default=None, compare=False, repr=False)  # long steps report here
+
+    def step_limit_s(self, step: str) -> int:
+        """The longest a step may wait (its progress shows elapsed / this); 0 for short steps."""
+        limits = {STEP_L1_BOOT: self.boot_timeout_s, req.STEP_INSTALL: self.install_timeout_s,
+                  req.STEP_REBOOT: self.reboot_timeout_s, req.STEP_L2_BOOT: self.boot_timeout_s,
+                  req.STEP_L2_NETWORK: self.boot_timeout_s,
+                  req.STEP_NEGATIVE: self.boot_timeout_s + self.install_timeout_s + self.reboot_timeout_s}
+        return limits.get(step, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +152,7 @@ class Lab:
         started = datetime.datetime.now(datetime.timezone.utc)
         t0 = time.monotonic()
         log.info("lab step %s: start", step)
-        with self._transcript_step(step):
+        with self._transcript_step(step), progress(self.config.progress, step, self.config.step_limit_s(step)):
             try:
                 evidence = action() or {}
                 outcome = StepOutcome(step, True, evidence=evidence)

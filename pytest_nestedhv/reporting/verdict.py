@@ -7,7 +7,7 @@ host) and ``Check`` records of the test reports (what was judged). Nothing here 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -97,8 +97,52 @@ def _notes_lines(notes: HostNotes) -> Iterable[str]:
         yield f"  kept ({notes.keep_reason}): {', '.join(notes.kept)}; remove them with Remove-VM -Name NAME -Force " \
               "and delete their nestedhv-*.vhdx disks when done"
     if notes.removed:
-        yield f"  cleaned up: removed {', '.join(notes.removed)} and their disks"
+        yield f"  cleaned up: removed {', '.join(notes.removed)} with the disks this run made"
     elif notes.lab and notes.cleaned and not notes.kept:
         yield "  cleaned up: nothing was left to remove"
     elif notes.lab and not notes.cleaned:
         yield "  cleanup did not run: VMs named nestedhv-<run id>-* may be left on the host; a later run sweeps them"
+
+
+class VerdictPlugin:
+    """On the controller (or the only process): gathers Checks and HostNotes from the test
+    reports and prints the verdict per host in the terminal summary."""
+
+    def __init__(self, config: pytest.Config, mask: Any, labels: Sequence[str],
+                 host_of: Callable[[pytest.Item], str | None]) -> None:
+        self.config = config
+        self.mask = mask
+        self.labels = list(labels)
+        self.host_of = host_of
+        self.checks: dict[str, list[Check]] = {}
+        self.notes: dict[str, HostNotes] = {}  # received from xdist workers
+        self.collected: dict[str, int] = {}
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # the suite tests each host has after -k: the verdict counts those that never ran
+        for item in session.items:
+            label = self.host_of(item)
+            if label and item.get_closest_marker("requirement") is not None:
+                self.collected[label] = self.collected.get(label, 0) + 1
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        check = getattr(report, CHECK_ATTR, None)
+        if isinstance(check, dict):
+            self.checks.setdefault(check["host"], []).append(Check(**check))
+        notes = getattr(report, NOTES_ATTR, None)
+        if isinstance(notes, dict):
+            self.notes.update({label: HostNotes.from_dict(data) for label, data in notes.items()})
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        if self.config.option.collectonly or self.config.get_verbosity() < -1:
+            return
+        notes = {**self.notes, **self.config.stash.get(NOTES_KEY, {})}  # this process's own are the latest
+        interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        for label in self.labels:
+            checks = self.checks.get(label, [])
+            if not checks and label not in notes:
+                continue
+            not_run = max(0, self.collected.get(label, len(checks)) - len(checks))
+            lines = render_verdict(label, checks, notes.get(label), interrupted=interrupted, not_run=not_run)
+            for n, line in enumerate(lines):
+                terminalreporter.write_line(self.mask.mask(line), bold=n == 0)
