@@ -114,7 +114,7 @@ def write_bundle(root: Path, host: HostRecord, run: RunRecord, mask: SecretMask)
     folder = root / "feedback" / host.safe_label
     (folder / "events").mkdir(parents=True, exist_ok=True)
     texts: dict[str, str] = {
-        "repro.ps1": render_repro(host, tests),
+        "repro.ps1": render_repro(host, tests, run.run_id),
         "transcript.ps1": render_transcript(host),
         "facts.json": json.dumps({"host": host.label, "build": host.build_text, "run_id": run.run_id,
                                   "facts": host.facts, "vm": host.vm, "guest": host.guest},

@@ -73,7 +73,7 @@ def test_scripts_parse_and_use_only_known_cmdlets(default_run: Run) -> None:
         assert problems(text) == [], name
     repro = (folder / "repro.ps1").read_text()
     assert "Invoke-Command -VMName" in repro and "Get-Credential" in repro
-    assert "Remove-VM -Name 'nestedhv-" in repro.split("finally {")[1]
+    assert '$created += "nestedhv-${RunId}-l1"' in repro and "Remove-VM -Name $vm -Force" in repro.split("finally {")[1]
 
 
 def test_no_secret_in_any_file(default_run: Run) -> None:
