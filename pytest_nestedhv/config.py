@@ -319,6 +319,42 @@ def resolve_settings(
     )
 
 
+_BARE_ARG = re.compile(r"[A-Za-z0-9_@%+=:,./\\-]+")
+
+
+def _arg(option: str, value: object) -> str:
+    text = str(value)
+    if _BARE_ARG.fullmatch(text):
+        return f"{option}={text}"
+    return f"{option}='{text}'" if "'" not in text else f'{option}="{text}"'
+
+
+def reproduce_command(settings: Settings, target: HostTarget) -> tuple[str, tuple[str, ...]]:
+    """The command that runs the suite again against ``target`` with every --nested-* option
+    this run used (resolved from CLI, environment and ini), and the names of the environment
+    variables it needs: secrets are never written, only where they come from."""
+    real = not target.is_sim
+    args = ["pytest", "--pyargs", "pytest_nestedhv.suites", _arg("--nested-host", target.spec or target.label)]
+    valued: list[tuple[str, object | None]] = [
+        ("--nested-user", settings.user if real else None),
+        ("--nested-auth", settings.auth if real and settings.auth != "negotiate" else None),
+        ("--nested-cert-validation", None if settings.cert_validation is True or not real
+         else str(settings.cert_validation).lower() if isinstance(settings.cert_validation, bool)
+         else settings.cert_validation),
+        ("--nested-base-image", settings.base_image), ("--nested-guest-user", settings.guest_user if real else None),
+        ("--nested-inner-image", settings.inner_image), ("--nested-switch", settings.switch),
+        ("--nested-vm", settings.vm), ("--nested-keep", settings.keep if settings.keep != "never" else None),
+    ]
+    args += [_arg(option, value) for option, value in valued if value]
+    if settings.allow_unencrypted and real:
+        args.append("--nested-allow-unencrypted")
+    if settings.remediate:
+        args.append("--nested-remediate")
+    env = [name for name, secret in ((ENV_PASSWORD, settings.password), (ENV_GUEST_PASSWORD, settings.guest_password))
+           if real and secret is not None]
+    return " ".join(args), tuple(env)
+
+
 CLI_OPTIONS = (
     "nested_host", "nested_user", "nested_auth", "nested_cert_validation", "nested_allow_unencrypted",
     "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_switch", "nested_vm",

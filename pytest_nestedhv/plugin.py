@@ -121,12 +121,23 @@ def pytest_configure(config: pytest.Config) -> None:
     # reports (issue 4): collection on every test process, files on the controller only
     from .reporting.plugin import register as register_reports
     register_reports(config, mask, settings.report_dir, run_id=settings.run_id,
-                     labels=tuple(t.label for t in settings.targets))
+                     labels=tuple(t.label for t in settings.targets), reproduce=_reproduce(settings))
     if worker_input is None:
         from .reporting.verdict import VerdictPlugin
 
-        config.pluginmanager.register(VerdictPlugin(config, mask, [t.label for t in settings.targets], _host_label),
+        config.pluginmanager.register(VerdictPlugin(config, mask, [t.label for t in settings.targets]),
                                       "nestedhv-verdict")
+
+
+def _reproduce(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Per host, the command that runs the suite again (the bundle's feedback.md quotes it)."""
+    from .config import reproduce_command
+
+    out = {}
+    for target in settings.targets:
+        command, env = reproduce_command(settings, target)
+        out[target.label] = {"command": command, "env": list(env)}
+    return out
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -236,7 +247,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     deselected) the previous reports stay as they are."""
     config = session.config
     stops = bool(session.testsfailed) and not config.option.continue_on_collection_errors
-    if config.option.collectonly or stops or not session.items:
+    nothing = not session.items and not _xdist_controller(config)  # an xdist controller collects nothing itself
+    if config.option.collectonly or stops or nothing:
         discard_reports(config)
     else:
         config.stash[_TESTS_STARTED] = True

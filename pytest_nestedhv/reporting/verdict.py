@@ -7,7 +7,7 @@ host) and ``Check`` records of the test reports (what was judged). Nothing here 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -53,6 +53,29 @@ NOTES_KEY = pytest.StashKey[dict[str, HostNotes]]()
 def notes_for(config: pytest.Config, label: str) -> HostNotes:
     """The notes of ``label`` in this process, created on first use."""
     return config.stash.setdefault(NOTES_KEY, {}).setdefault(label, HostNotes(label))
+
+
+def count_by_host(items: Iterable[pytest.Item]) -> dict[str, int]:
+    """How many requirement tests each host has among ``items`` (what was selected to run)."""
+    counts: dict[str, int] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        label = callspec.params.get("nested_host") if callspec is not None else None
+        if isinstance(label, str) and item.get_closest_marker("requirement") is not None:
+            counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def count_ids_by_host(ids: Iterable[str], labels: Sequence[str]) -> dict[str, int]:
+    """The same from test ids alone (an xdist controller sees no items)."""
+    from ..xdist_hosts import host_of
+
+    counts: dict[str, int] = {}
+    for nodeid in ids:
+        label = host_of(nodeid, labels)
+        if label is not None:
+            counts[label] = counts.get(label, 0) + 1
+    return counts
 
 
 def _counts(checks: Sequence[Check]) -> str:
@@ -108,22 +131,23 @@ class VerdictPlugin:
     """On the controller (or the only process): gathers Checks and HostNotes from the test
     reports and prints the verdict per host in the terminal summary."""
 
-    def __init__(self, config: pytest.Config, mask: Any, labels: Sequence[str],
-                 host_of: Callable[[pytest.Item], str | None]) -> None:
+    def __init__(self, config: pytest.Config, mask: Any, labels: Sequence[str]) -> None:
         self.config = config
         self.mask = mask
         self.labels = list(labels)
-        self.host_of = host_of
         self.checks: dict[str, list[Check]] = {}
         self.notes: dict[str, HostNotes] = {}  # received from xdist workers
         self.collected: dict[str, int] = {}
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # the suite tests each host has after -k: the verdict counts those that never ran
-        for item in session.items:
-            label = self.host_of(item)
-            if label and item.get_closest_marker("requirement") is not None:
-                self.collected[label] = self.collected.get(label, 0) + 1
+        if session.items:
+            self.collected = count_by_host(session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.collected:
+            self.collected = count_ids_by_host(ids, self.labels)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         check = getattr(report, CHECK_ATTR, None)

@@ -178,3 +178,40 @@ def test_repro_waits_once_where_the_run_waited_in_slices() -> None:
     assert dict(map(tuple, collapsed[1].pipeline[0]["params"]))["Timeout"] >= 90
     # a wait that is not a run of slices stays as it was
     assert collapse_waits([rec(wait, "error"), rec(other)]) == [rec(wait, "error"), rec(other)]
+
+
+def test_feedback_counts_passed_failed_skipped_and_not_run(tmp_path: Path) -> None:
+    passing = sample.run(fail=False)  # one check skipped: not "all pass"
+    passing.collected = {"hv01": len(passing.tests) + 3}  # three selected tests never reported (Ctrl-C)
+    passing.interrupted = True
+    write_bundle(tmp_path, passing.hosts["hv01"], passing, sample.mask())
+    md = (tmp_path / "feedback" / "hv01" / "feedback.md").read_text()
+    title, _, results = md.splitlines()[:3]
+    assert "all" not in title and "pass" not in title.replace("passed", "")
+    assert title.endswith("(3 passed, 1 skipped, 3 not run)"), title
+    assert results == "Results: 3 passed, 1 skipped, 3 not run (of 7)."
+    failing = sample.run()
+    write_bundle(tmp_path, failing.hosts["hv01"], failing, sample.mask())
+    title = (tmp_path / "feedback" / "hv01" / "feedback.md").read_text().splitlines()[0]
+    assert "1 of 4 check(s) fail" in title
+
+
+def test_feedback_reproduce_command_has_the_runs_options_and_secret_names(tmp_path: Path) -> None:
+    from pytest_nestedhv.config import reproduce_command, resolve_settings
+
+    env = {"NESTED_HOST_USER": "CONTOSO\\admin", "NESTED_HOST_PASSWORD": sample.PASSWORD,
+           "NESTED_GUEST_PASSWORD": sample.PASSWORD}
+    settings = resolve_settings({"nested_host": ["https://hv01:5986"], "nested_base_image": "C:\\Images\\base 1.vhdx",
+                                 "nested_guest_user": "Administrator", "nested_keep": "failed",
+                                 "nested_switch": "Lab"}, env, {"nested_auth": "ntlm"}, run_id="abc123")
+    command, names = reproduce_command(settings, settings.targets[0])
+    assert command == ("pytest --pyargs pytest_nestedhv.suites --nested-host=https://hv01:5986 "
+                       "--nested-user=CONTOSO\\admin --nested-auth=ntlm --nested-base-image='C:\\Images\\base 1.vhdx' "
+                       "--nested-guest-user=Administrator --nested-switch=Lab --nested-keep=failed")
+    assert names == ("NESTED_HOST_PASSWORD", "NESTED_GUEST_PASSWORD")
+    run = sample.run()
+    run.reproduce = {"hv01": {"command": command, "env": list(names)}}
+    write_bundle(tmp_path, run.hosts["hv01"], run, sample.mask())
+    md = (tmp_path / "feedback" / "hv01" / "feedback.md").read_text()
+    assert f"then `{command}`" in md and "`NESTED_HOST_PASSWORD` `NESTED_GUEST_PASSWORD`" in md
+    assert sample.PASSWORD not in md
