@@ -92,7 +92,8 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
 
 def _progress(config: pytest.Config, label: str) -> Progress | None:
     """Long lab steps print "step: elapsed / limit" while they run; not under -q, not on xdist workers."""
-    if config.get_verbosity() < 0 or config.pluginmanager.get_plugin("terminalreporter") is None:
+    worker = hasattr(config, "workerinput")  # xdist: a worker's terminal is not the user's
+    if worker or config.get_verbosity() < 0 or config.pluginmanager.get_plugin("terminalreporter") is None:
         return None
     from .reporting.timeline import STEP_LABELS
 

@@ -55,9 +55,6 @@ class Transcript:
     def record(self, entry: TranscriptEntry) -> None:
         self.entries.append(entry)
 
-    def for_step(self, name: str) -> list[TranscriptEntry]:
-        return [e for e in self.entries if e.step == name]
-
 
 # rendering: the one place that turns commands into PowerShell text (transcript.ps1, repro.ps1,
 # remedies, error messages) ------------------------------------------------------------------

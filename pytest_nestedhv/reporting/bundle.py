@@ -17,7 +17,8 @@ from .records import SKIPPED, EventRecord, HostRecord, RunRecord, TestRecord
 from .timeline import STEP_LABELS
 
 ATTACHMENTS = {
-    "repro.ps1": "replays the run's steps on the host up to and including the first failure, then cleans up",
+    "repro.ps1": "run elevated on the host: replays the run with fresh names up to the first failure, checks it "
+                 "again and throws the run's message; removes what it created unless -Keep",
     "transcript.ps1": "every PowerShell call the run made, in order, with timestamps",
     "facts.json": "host, L1 VM and guest facts as read by the run",
     "events": "event-log entries collected from host and guest when a test failed (events/*.json)",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -291,7 +290,3 @@ def build_payload(item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.
     if report.when == "teardown":
         state.test_start.pop(item.nodeid, None)
     return payload
-
-
-def iter_payload_hosts(payload: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
-    return (payload.get("hosts") or {}).items()
