@@ -16,19 +16,20 @@ from typing import Any
 
 import pytest
 
+from .exitcodes import NestedExit
 from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .hyperv.observer import Blocked, Observer
 from .hyperv.waits import Progress
 from .remote.errors import RemoteError
+from .plugin import exit_run
 from .reporting.verdict import notes_for
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
 FINDING_KEY = pytest.StashKey[dict[str, Any]]()  # item.stash: the Finding as a dict, for the reports
 LAB_KEY = pytest.StashKey[dict[str, Lab]]()  # config.stash: label -> Lab, for the reports' timeline
-EXIT_BAD_INPUT = pytest.ExitCode.USAGE_ERROR
 
 
 class NestedAdvisory(UserWarning):
@@ -60,7 +61,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         try:
             observer.user_vm()  # fail the whole run at once when the VM does not exist
         except RemoteError as err:
-            pytest.exit(f"--nested-vm {settings.vm}: {err.message}", returncode=EXIT_BAD_INPUT)
+            exit_run(request.config, f"--nested-vm {settings.vm}: {err.message}", NestedExit.BAD_INPUT)
         if observer.remediation is not None:
             _report_remediation(request.config, label, settings.vm, observer.remediation)
         yield observer
@@ -73,7 +74,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
     try:
         lab.preflight()
     except LabConfigError as err:
-        pytest.exit(f"{label}: {err}", returncode=EXIT_BAD_INPUT)
+        exit_run(request.config, f"{label}: {err}", NestedExit.BAD_INPUT)
     notes = notes_for(request.config, label)
     notes.lab = True
     try:

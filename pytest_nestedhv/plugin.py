@@ -198,17 +198,22 @@ def _quiet_libraries(state: NestedState) -> None:
             state.quieted_loggers.append(logger)
 
 
-def _exit_connection_failed(config: pytest.Config, message: str) -> None:
+def _exit_connection_failed(config: pytest.Config, message: str) -> NoReturn:
     # why: pytest prints an Exit raised before the tests twice (stderr and a banner from the
     # terminal reporter); the banner is dropped so the failure reads as one line
     config.stash[_CONNECTION_EXIT] = True
-    if not config.stash.get(_TESTS_STARTED, False):
+    exit_run(config, message, EXIT_CONNECTION_FAILED)
+
+
+def exit_run(config: pytest.Config, message: str, code: NestedExit) -> NoReturn:
+    """End the run with one line; before any test ran, the last run's reports stay as they are."""
+    if not config.stash.get(_TESTS_RAN, False):
         discard_reports(config)
-    pytest.exit(message, returncode=EXIT_CONNECTION_FAILED)
+    pytest.exit(message, returncode=int(code))
 
 
 _CONNECTION_EXIT = pytest.StashKey[bool]()
-_TESTS_STARTED = pytest.StashKey[bool]()
+_TESTS_RAN = pytest.StashKey[bool]()  # a test got to its call phase
 _NO_HOST_ERRORS = pytest.StashKey[int]()
 
 
@@ -250,8 +255,6 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     nothing = not session.items and not _xdist_controller(config)  # an xdist controller collects nothing itself
     if config.option.collectonly or stops or nothing:
         discard_reports(config)
-    else:
-        config.stash[_TESTS_STARTED] = True
 
 
 @pytest.hookimpl(trylast=True)
@@ -334,6 +337,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     state = get_state(item.config)
     if state is None:
         return report
+    if report.when == "call":
+        item.config.stash[_TESTS_RAN] = True
     from .reporting.verdict import CHECK_ATTR, NOTES_ATTR, NOTES_KEY
 
     label, rid = _host_label(item), requirement_id(item)

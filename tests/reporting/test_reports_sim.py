@@ -153,7 +153,8 @@ def _snapshot(reports: Path) -> dict[str, bytes]:
     ("-k", "no_such_test_anywhere"),
     ("--nested-host=sim:no-such-scenario",),  # a start-up error
     ("--nested-host=http://127.0.0.1:1", "--nested-base-image=C:\\b.vhdx"),  # the host does not answer
-], ids=["collect-only", "all-deselected", "bad-scenario", "unreachable"])
+    ("--nested-host=sim", "--nested-vm=nosuch"),  # the first test's setup ends the run
+], ids=["collect-only", "all-deselected", "bad-scenario", "unreachable", "no-such-vm"])
 def test_a_run_without_tests_leaves_the_last_reports_alone(tmp_path: Path, args: tuple[str, ...],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     first = run_suite(tmp_path, "--nested-host=sim", select="suites/test_host.py")
