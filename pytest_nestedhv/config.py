@@ -85,6 +85,7 @@ class Settings:
     keep: Keep = "never"
     report_dir: Path = Path("reports")
     run_id: str = ""
+    progress_interval_s: float = 30.0  # real seconds between progress lines of a long lab step
 
     @property
     def enabled(self) -> bool:
@@ -253,6 +254,14 @@ def resolve_settings(
     report_dir = str(_first(cli.get("nested_report_dir"), ini.get("nested_report_dir"), "reports")).strip()
     if not report_dir:
         raise pytest.UsageError("--nested-report-dir is empty: give a directory for the reports")
+    progress_text = str(_first(ini.get("nested_progress_interval"), "30")).strip()
+    try:
+        progress_interval = float(progress_text)
+    except ValueError:
+        progress_interval = -1.0
+    if not progress_interval > 0:
+        raise pytest.UsageError(f"nested_progress_interval {progress_text!r}: give the seconds between progress "
+                                "lines as a number above 0 (default 30)")
     vm = _first(cli.get("nested_vm"))
     remediate = bool(cli.get("nested_remediate"))
     if remediate and not vm:
@@ -316,6 +325,7 @@ def resolve_settings(
         keep=keep,  # type: ignore[arg-type]  # checked against KEEP_CHOICES above
         report_dir=Path(report_dir),
         run_id=run_id or new_run_id(),
+        progress_interval_s=progress_interval,
     )
 
 
@@ -362,7 +372,7 @@ CLI_OPTIONS = (
 )
 INI_KEYS = (
     "nested_hosts", "nested_auth", "nested_cert_validation", "nested_base_image", "nested_inner_image",
-    "nested_switch", "nested_keep", "nested_report_dir",
+    "nested_switch", "nested_keep", "nested_report_dir", "nested_progress_interval",
 )
 
 

@@ -68,7 +68,8 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         return
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
-                                 switch=settings.switch, progress=_progress(request.config, label)))
+                                 switch=settings.switch,
+                                 progress=_progress(request.config, label, settings.progress_interval_s)))
     request.config.stash.setdefault(LAB_KEY, {})[label] = lab
     observer = Observer(session, lab)
     try:
@@ -91,7 +92,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
             notes.keep_reason = f"--nested-keep={settings.keep}"
 
 
-def _progress(config: pytest.Config, label: str) -> Progress | None:
+def _progress(config: pytest.Config, label: str, every_s: float) -> Progress | None:
     """Long lab steps print "step: elapsed / limit" while they run; not under -q, not on xdist workers."""
     worker = hasattr(config, "workerinput")  # xdist: a worker's terminal is not the user's
     if worker or config.get_verbosity() < 0 or config.pluginmanager.get_plugin("terminalreporter") is None:
@@ -101,8 +102,7 @@ def _progress(config: pytest.Config, label: str) -> Progress | None:
     def write(step: str, elapsed_s: float, limit_s: float) -> None:
         _write_line(config, f"nestedhv [{label}] {STEP_LABELS.get(step, step)}: {elapsed_s:.0f} s / {limit_s:.0f} s")
 
-    every = float(config.getini("nested_progress_interval") or 30.0)
-    return Progress(write, every_s=every)
+    return Progress(write, every_s=every_s)
 
 
 def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Any) -> None:

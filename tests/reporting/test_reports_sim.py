@@ -199,6 +199,9 @@ def test_interrupted_run_reports_what_finished(tmp_path: Path) -> None:
     assert run.returncode == 2, run.output[-2000:]
     md = (run.reports / "feedback" / "sim" / "feedback.md").read_text()
     assert "interrupted" in md
+    # not "all 1 pass": two of the three selected checks never ran
+    assert md.splitlines()[0].endswith("(1 passed, 2 not run)"), md.splitlines()[0]
+    assert "Results: 1 passed, 2 not run (of 3)." in md
     junit = ET.fromstring((run.reports / "feedback" / "sim" / "junit.xml").read_text())
     names = [c.get("name") for c in junit.iter("testcase")]
     assert names == ["test_create[sim-nested.create]"]
