@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
 
+from ..hyperv.remedy import REMEDIATE_STEP
 from ..remote.commands import Cmd
 from ..remote.errors import one_line
 from ..remote.transcript import ScriptNames, TranscriptEntry, ps_literal, render_cmd, render_entry
@@ -197,10 +198,14 @@ def render_repro(host: HostRecord, tests: Sequence[TestRecord], run_id: str = ""
     body: list[str] = []
     step: str | None = None
     for record in plan.steps:
-        if record.step != step:
-            step = record.step
-            body.append(render_cmd(Cmd.of("Write-Step", Text=f"step: {step or 'checks'}")))
+        if record.step != step and record.step != REMEDIATE_STEP:
+            body.append(render_cmd(Cmd.of("Write-Step", Text=f"step: {record.step or 'checks'}")))
+        step = record.step
         line = render_entry(to_entry(record), names, guest_user)
+        if record.step == REMEDIATE_STEP:
+            # a change --nested-remediate made to the user's VM: said, never made again by a replay
+            body.append(f"# --nested-remediate changed the VM in the run (not replayed): {line}")
+            continue
         if record is plan.failing and plan.failed_test is not None:
             message = ps_literal(failure_message(plan.failed_test), names)
             body.append(f"# the call that failed in the run: {one_line(record.error or 'error')}")

@@ -215,3 +215,17 @@ def test_feedback_reproduce_command_has_the_runs_options_and_secret_names(tmp_pa
     md = (tmp_path / "feedback" / "hv01" / "feedback.md").read_text()
     assert f"then `{command}`" in md and "`NESTED_HOST_PASSWORD` `NESTED_GUEST_PASSWORD`" in md
     assert sample.PASSWORD not in md
+
+
+def test_repro_never_replays_what_remediation_changed(run) -> None:
+    from pytest_nestedhv.reporting.records import EntryRecord
+
+    host = run.hosts["hv01"]
+    change = EntryRecord("2026-01-02T03:04:04.000+00:00", 0.5, "host",
+                         [{"name": "Stop-VM", "params": [["Name", "myvm"], ["Force", True]]}], "ok",
+                         step="remediate", test="suites/test_host.py::test_build[hv01]", phase="setup")
+    host.entries.insert(0, change)
+    text = render_repro(host, list(run.tests.values()), "abc123")
+    body, _ = _body(text)
+    assert "# --nested-remediate changed the VM in the run (not replayed): Stop-VM -Name 'myvm'" in body
+    assert not [line for line in body.splitlines() if "Stop-VM" in line and not line.strip().startswith("#")]
