@@ -67,6 +67,11 @@ class ScriptNames:
         self.credentials: dict[str, str] = {}
         self.secrets = False
         self.variables = {k: v for k, v in (variables or {}).items() if k}
+        self.remote = False  # rendering inside Invoke-Command's script block: variables are $using:
+
+    def reference(self, var: str) -> str:
+        """A variable inside a double-quoted string, where it is read: here or in the guest."""
+        return f"$($using:{var})" if self.remote else "${" + var + "}"
 
     def credential(self, user: str) -> str:
         if user not in self.credentials:
@@ -98,22 +103,23 @@ def ps_quote(text: str) -> str:
     return "'" + "".join(out) + "'"
 
 
-def ps_expandable(text: str, variables: dict[str, str]) -> str:
-    """A double-quoted PowerShell string in which each ``variables`` key is written as ${value}."""
+def ps_expandable(text: str, names: ScriptNames) -> str:
+    """A double-quoted PowerShell string in which each of ``names.variables`` is a variable."""
     out = text
     for ch in "`\"$\u201c\u201d\u201e":
         out = out.replace(ch, "`" + ch)
-    for literal, var in variables.items():
-        out = out.replace(literal, "${" + var + "}")
+    for literal, var in names.variables.items():
+        out = out.replace(literal, names.reference(var))
     return '"' + out + '"'
 
 
 def ps_literal(value: Any, names: ScriptNames) -> str:
     if isinstance(value, Secret):
         names.secrets = True
-        return "$Password"
+        return "$using:Password" if names.remote else "$Password"
     if isinstance(value, GuestCredential):
-        return names.credential(value.user)
+        var = names.credential(value.user)
+        return var.replace("$", "$using:", 1) if names.remote else var
     if value is None:
         return "$null"
     if isinstance(value, bool):
@@ -125,7 +131,7 @@ def ps_literal(value: Any, names: ScriptNames) -> str:
         return repr(value)
     if isinstance(value, str):
         if any(literal in value for literal in names.variables):
-            return ps_expandable(value, names.variables)
+            return ps_expandable(value, names)
         return ps_quote(value)
     if isinstance(value, (list, tuple)):
         return "@(" + ", ".join(ps_literal(v, names) for v in value) + ")"
@@ -159,8 +165,12 @@ def render_pipeline(pipeline: Pipeline, names: ScriptNames | None = None) -> str
 
 
 def render_entry(entry: TranscriptEntry, names: ScriptNames, credential_user: str | None = None) -> str:
-    line = render_pipeline(entry.pipeline, names)
     vm = entry.vm_name
+    names.remote = vm is not None
+    try:
+        line = render_pipeline(entry.pipeline, names)
+    finally:
+        names.remote = False
     if vm is not None:
         cred = names.credential(credential_user or "")
         line = f"Invoke-Command -VMName {ps_literal(vm, names)} -Credential {cred} -ScriptBlock {{ {line} }}"

@@ -164,8 +164,12 @@ def test_run_id_renders_as_a_variable_for_fresh_names() -> None:
     cmd = Cmd.of("New-VM", Name="nestedhv-abc123-l1", Notes='abc123: a "quoted" $x `tick')
     assert render_cmd(cmd, names) == 'New-VM -Name "nestedhv-${RunId}-l1" -Notes "${RunId}: a `"quoted`" `$x ``tick"'
     assert render_cmd(Cmd.of("Get-VM", Name="other $x"), names) == "Get-VM -Name 'other $x'"
-    entry = _entry((Cmd.of("Get-VM"),), target="guest:nestedhv-abc123-l1")
-    assert render_entry(entry, names, "Administrator").startswith('Invoke-Command -VMName "nestedhv-${RunId}-l1"')
+    entry = _entry((Cmd.of("New-VM", Name="nestedhv-abc123-l2", Secret=Secret(PW)),), target="guest:nestedhv-abc123-l1")
+    # inside the script block the script's own variables are read with $using: (it runs in the guest)
+    assert render_entry(entry, names, "Administrator") == (
+        'Invoke-Command -VMName "nestedhv-${RunId}-l1" -Credential $GuestCredential -ScriptBlock '
+        '{ New-VM -Name "nestedhv-$($using:RunId)-l2" -Secret $using:Password }')
+    assert render_cmd(Cmd.of("Get-VM", Name="nestedhv-abc123-l2"), names) == 'Get-VM -Name "nestedhv-${RunId}-l2"'
 
 
 def test_transcript_steps_nest() -> None:

@@ -45,7 +45,7 @@ def test_repro_stops_at_the_first_failure_and_throws_the_runs_message(run) -> No
              and not line.strip().startswith(("#", "Write-Step", "$created", "$disks"))]
     # the failing call is the last replayed one: when it fails again, the run's message is thrown
     assert calls[-1].startswith('try { Invoke-Command -VMName "nestedhv-${RunId}-l1" -Credential $GuestCredential '
-                                '-ScriptBlock { Get-VM -Name "nestedhv-${RunId}-l2" } } catch {')
+                                '-ScriptBlock { Get-VM -Name "nestedhv-$($using:RunId)-l2" } } catch {')
     assert "throw 'nested.boot: found the L2 is Off; required the L2 Running" in calls[-1]
     # an error the run went on from is caught, so the script goes on too
     assert 'try { Wait-VM -Name "nestedhv-${RunId}-l1" -For \'Heartbeat\' -Timeout 10 } catch' in body

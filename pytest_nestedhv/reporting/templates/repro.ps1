@@ -22,7 +22,7 @@ function Assert-Requirement {
           [pscredential] $Credential)
     $failing = switch ($Id) {
         'host.hypervisor' { -not (Get-CimInstance -ClassName 'Win32_ComputerSystem').HypervisorPresent }
-        'host.hyperv-role' { (Get-Service -Name 'vmms').Status -ne 'Running' }
+        'host.hyperv-role' { (Get-Service -Name 'vmms' -ErrorAction SilentlyContinue).Status -ne 'Running' }
         'host.bcd' { (-join (bcdedit /enum)) -match 'OFFERNESTEDVIRT=FALSE' }
         'host.config-version' {
             $highest = [version]'0.0'
