@@ -21,9 +21,10 @@ from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .hyperv.observer import Blocked, Observer
+from .hyperv.remedy import Remediation
 from .hyperv.waits import Progress
-from .remote.errors import RemoteError
 from .plugin import exit_run
+from .remote.errors import RemoteError
 from .reporting.verdict import notes_for
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
@@ -105,7 +106,7 @@ def _progress(config: pytest.Config, label: str, every_s: float) -> Progress | N
     return Progress(write, every_s=every_s)
 
 
-def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Any) -> None:
+def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Remediation) -> None:
     """The changes were announced one by one; now what failed, and what was left as it was."""
     notes = notes_for(config, label)
     notes.remediated = list(remediation.changes)

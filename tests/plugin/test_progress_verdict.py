@@ -120,3 +120,19 @@ def test_run_verdict_after_ctrl_c_reports_the_cleanup(pytester: pytest.Pytester)
     verdict = _verdict(run.stdout)
     assert verdict[0].endswith("(interrupted)") and "not run" in verdict[0], verdict
     assert any(line.startswith("  cleaned up: removed nestedhv-") for line in verdict), verdict
+
+
+def test_run_verdict_under_xdist_has_every_hosts_cleanup(pytester: pytest.Pytester) -> None:
+    # the cleanup runs in the workers: its record travels on their last teardown report
+    run = run_suite(pytester, "-n", "2", "--nested-host=sim", "--nested-host=sim:bcd-nested-off")
+    lines = run.stdout.splitlines()
+    for label, first in (("sim", "nestedhv verdict for sim: 22 passed"),
+                         ("sim-bcd-nested-off", "nestedhv verdict for sim-bcd-nested-off: 3 failed")):
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"nestedhv verdict for {label}:"))
+        assert lines[start].startswith(first), lines[start]
+        block = []
+        for line in lines[start + 1:]:
+            if not line.startswith("  "):
+                break
+            block.append(line)
+        assert any(line.startswith("  cleaned up: removed nestedhv-") for line in block), block
