@@ -19,7 +19,7 @@ import pytest
 from .exitcodes import NestedExit
 from .hyperv import requirements as req
 from .hyperv.facts import FactsError
-from .hyperv.lab import Lab, LabConfig, LabConfigError
+from .hyperv.lab import STEP_HOST, Lab, LabConfig, LabConfigError
 from .hyperv.observer import Blocked, Observer
 from .hyperv.remedy import Remediation
 from .hyperv.waits import Progress
@@ -87,6 +87,8 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         if removed:
             log.info("cleanup on %s removed %s", label, ", ".join(removed))
         notes.cleaned, notes.removed = True, removed
+        checked = lab.outcomes.get(STEP_HOST)
+        notes.swept = list(checked.evidence.get("swept") or []) if checked is not None else []
         if settings.keep == "always" or (settings.keep == "failed" and failed):
             # the negative probe removes its VM in its own step
             notes.kept = [vm for vm in lab.created_vms if vm != lab.names.negative and vm not in removed]

@@ -27,6 +27,7 @@ class HostNotes:
     kept: list[str] = dataclasses.field(default_factory=list)  # VMs left on the host
     keep_reason: str = ""  # e.g. "--nested-keep=always"
     removed: list[str] = dataclasses.field(default_factory=list)  # VMs this run removed at the end
+    swept: list[str] = dataclasses.field(default_factory=list)  # leftovers of earlier runs removed at the start
     cleaned: bool = False  # the cleanup ran (also after Ctrl-C)
     lab: bool = False  # the run built a lab on this host
 
@@ -119,6 +120,8 @@ def _notes_lines(notes: HostNotes) -> Iterable[str]:
     if notes.kept:
         yield f"  kept ({notes.keep_reason}): {', '.join(notes.kept)}; remove them with Remove-VM -Name NAME -Force " \
               "and delete their nestedhv-*.vhdx disks when done"
+    if notes.swept:
+        yield f"  swept at the start: {', '.join(notes.swept)} (left by an earlier run that died)"
     if notes.removed:
         yield f"  cleaned up: removed {', '.join(notes.removed)} with the disks this run made"
     elif notes.lab and notes.cleaned and not notes.kept:

@@ -176,3 +176,11 @@ def test_auth_without_its_libraries_names_the_extra(pytester: pytest.Pytester, e
     text, _ = run_failing(pytester, f"--nested-host=https://127.0.0.1:{closed_port()}", "--nested-auth=credssp",
                           "--nested-base-image=C:\\x.vhdx")
     assert 'needs its libraries: pip install "pytest-nestedhv[credssp]"' in only_line(text, "--nested-auth credssp")
+
+
+def test_k_selects_by_requirement_id_keyword(pytester: pytest.Pytester) -> None:
+    # a user's own test with a requirement marker and no host parametrization: the id is a keyword
+    pytester.makepyfile("import pytest\n\n@pytest.mark.requirement('host.bcd')\ndef test_boot_entry():\n    pass\n\n"
+                        "def test_other():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "host.bcd")
+    result.assert_outcomes(passed=1, deselected=1)

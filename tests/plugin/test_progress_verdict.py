@@ -79,13 +79,14 @@ def test_verdict_names_the_root_cause_first_then_fixes_in_order() -> None:
               Check("h", "guest.extensions-visible", "failed", found="VMX not visible", remedy="Set-VMProcessor x"),
               Check("h", "nested.boot", "skipped", message="blocked by host.bcd"),
               Check("h", "guest.hypervisor", "failed", found="no hypervisor", remedy="Set-VMProcessor x")]
-    notes = HostNotes("h", removed=["nestedhv-abc-l1"], cleaned=True, lab=True)
+    notes = HostNotes("h", removed=["nestedhv-abc-l1"], cleaned=True, lab=True, swept=["nestedhv-old-l1"])
     lines = render_verdict("h", checks, notes, interrupted=False, not_run=2)
+    assert lines[-2] == "  swept at the start: nestedhv-old-l1 (left by an earlier run that died)"
     assert lines[0] == "nestedhv verdict for h: 3 failed, 1 passed, 1 skipped, 2 not run"
     assert lines[1] == "  root cause: host.bcd: hypervisorloadoptions OFFERNESTEDVIRT=FALSE"
     assert lines[2] == "  fix 1: bcdedit /deletevalue '{current}' hypervisorloadoptions  (host.bcd)"
     assert lines[3] == "  fix 2: Set-VMProcessor x  (guest.extensions-visible, guest.hypervisor)"
-    assert lines[4].startswith("  cleaned up: removed nestedhv-abc-l1")
+    assert lines[5].startswith("  cleaned up: removed nestedhv-abc-l1")
 
 
 def _verdict(stdout: str) -> list[str]:
