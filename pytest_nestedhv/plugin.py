@@ -317,12 +317,6 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 _NOTES_SENT = pytest.StashKey[str]()
 
 
-def _host_label(item: pytest.Item) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    label = callspec.params.get("nested_host") if callspec is not None else None
-    return label if isinstance(label, str) else None
-
-
 def _finding(item: pytest.Item) -> dict[str, Any]:
     fixtures = sys.modules.get("pytest_nestedhv.fixtures")  # loaded only when the suite's fixtures are
     key = getattr(fixtures, "FINDING_KEY", None)
@@ -338,18 +332,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         return report
     if report.when == "call":
         item.config.stash[_TESTS_RAN] = True
-    from .reporting.verdict import CHECK_ATTR, NOTES_ATTR, NOTES_KEY
+    from .reporting.verdict import CHECK_ATTR, NOTES_ATTR, NOTES_KEY, check_of
 
-    label, rid = _host_label(item), requirement_id(item)
-    decisive = report.when == "call" or (report.when == "setup" and not report.passed)
-    if label and rid and decisive:
-        finding = _finding(item)
-        outcome = "failed" if report.failed else report.outcome
-        message = report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else ""
-        setattr(report, CHECK_ATTR, {"host": label, "requirement": rid, "outcome": outcome,
-                                     "found": state.mask.mask(str(finding.get("found", ""))),
-                                     "remedy": state.mask.mask(str(finding.get("remedy", ""))),
-                                     "message": state.mask.mask(message)})
+    check = check_of(item, report, _finding(item), state.mask)
+    if check is not None:
+        setattr(report, CHECK_ATTR, check)
     if report.when == "teardown":
         notes = {k: dataclasses.asdict(v) for k, v in item.config.stash.get(NOTES_KEY, {}).items()}
         digest = repr(sorted(notes.items()))

@@ -219,7 +219,8 @@ def render_repro(host: HostRecord, tests: Sequence[TestRecord], run_id: str = ""
             body.append(f"$null = {line}")
         body += _created(record, names)
     if plan.failed_test is not None and plan.failing is None:
-        body.append(render_cmd(Cmd.of("Write-Step", Text=f"checking {plan.failed_test.requirement or 'the failure'} again")))
+        what = plan.failed_test.requirement or "the failure"
+        body.append(render_cmd(Cmd.of("Write-Step", Text=f"checking {what} again")))
         body.append(_verify(plan.failed_test, host, names))
     elif plan.failed_test is None:
         body.append(render_cmd(Cmd.of("Write-Step", Text="every replayed call succeeded, as in the run")))
@@ -228,7 +229,8 @@ def render_repro(host: HostRecord, tests: Sequence[TestRecord], run_id: str = ""
     header = [f"Reproduces the pytest-nestedhv run on {one_line(host.label)} (build {host.build_text})."]
     if plan.failed_test is not None:
         t = plan.failed_test
-        header.append(f"It replays the run up to its first failure, {one_line(t.nodeid)}, and throws the run's message:")
+        header.append(f"It replays the run up to its first failure, {one_line(t.nodeid)}, "
+                      "and throws the run's message:")
         header.append(failure_message(t))
     else:
         header.append("No test failed on this host: it replays every step.")

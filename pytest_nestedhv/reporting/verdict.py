@@ -56,13 +56,34 @@ def notes_for(config: pytest.Config, label: str) -> HostNotes:
     return config.stash.setdefault(NOTES_KEY, {}).setdefault(label, HostNotes(label))
 
 
+def host_label(item: pytest.Item) -> str | None:
+    """The host a test runs against (its nested_host parameter)."""
+    callspec = getattr(item, "callspec", None)
+    label = callspec.params.get("nested_host") if callspec is not None else None
+    return label if isinstance(label, str) else None
+
+
+def check_of(item: pytest.Item, report: pytest.TestReport, finding: Mapping[str, Any],
+             mask: Any) -> dict[str, Any] | None:
+    """The Check (as a dict, to travel on the report) of the report that decides a suite test's
+    outcome: its call, or a setup that did not pass."""
+    label = host_label(item)
+    marker = item.get_closest_marker("requirement")
+    decisive = report.when == "call" or (report.when == "setup" and not report.passed)
+    if label is None or marker is None or not marker.args or not decisive:
+        return None
+    text = report.longreprtext.strip()
+    return {"host": label, "requirement": str(marker.args[0]), "outcome": "failed" if report.failed else report.outcome,
+            "found": mask.mask(str(finding.get("found", ""))), "remedy": mask.mask(str(finding.get("remedy", ""))),
+            "message": mask.mask(text.splitlines()[-1] if text else "")}
+
+
 def count_by_host(items: Iterable[pytest.Item]) -> dict[str, int]:
     """How many requirement tests each host has among ``items`` (what was selected to run)."""
     counts: dict[str, int] = {}
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        label = callspec.params.get("nested_host") if callspec is not None else None
-        if isinstance(label, str) and item.get_closest_marker("requirement") is not None:
+        label = host_label(item)
+        if label is not None and item.get_closest_marker("requirement") is not None:
             counts[label] = counts.get(label, 0) + 1
     return counts
 
