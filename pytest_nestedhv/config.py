@@ -16,55 +16,31 @@ from typing import Any, Literal
 
 import pytest
 
-from .remote.secrets import GuestCredential, Secret
+from .secrets import GuestCredential, Secret
+from .target import LOCAL_LABEL, HostTarget
 
 AUTHS = ("negotiate", "ntlm", "kerberos", "credssp", "basic")
 KEEP_CHOICES = ("never", "failed", "always")
 DEFAULT_PORTS = {"https": 5986, "http": 5985}
-HOST_FORMS = "use NAME, NAME:PORT, https://NAME:PORT, http://NAME:PORT, sim or sim:SCENARIO"
+HOST_FORMS = "use NAME, NAME:PORT, https://NAME:PORT, http://NAME:PORT, local, sim or sim:SCENARIO"
+# how a local target starts PowerShell: the out-of-process server mode (-s) on stdin/stdout
+DEFAULT_LOCAL_SHELL = "powershell.exe -NoLogo -NoProfile -NonInteractive -s"
 
 ENV_HOST = "NESTED_HOST"
 ENV_USER = "NESTED_HOST_USER"
 ENV_PASSWORD = "NESTED_HOST_PASSWORD"
 ENV_GUEST_USER = "NESTED_GUEST_USER"
 ENV_GUEST_PASSWORD = "NESTED_GUEST_PASSWORD"
+ENV_HISTORY = "NESTED_HISTORY"
+ENV_SLOWDOWN_FACTOR = "NESTED_SLOWDOWN_FACTOR"
+DEFAULT_SLOWDOWN_FACTOR = 1.5
+ENV_LOCAL_SHELL = "NESTED_LOCAL_SHELL"
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 _SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 Keep = Literal["never", "failed", "always"]
-
-
-@dataclasses.dataclass(frozen=True)
-class HostTarget:
-    """One host under test. ``label`` names it in test ids and reports (never credentials)."""
-
-    label: str
-    scheme: str  # "https" or "http"
-    host: str
-    port: int  # 0 for a sim target until its emulator has started
-    is_sim: bool = False
-    scenario: str | None = None  # sim only: a scenario name or a .toml path
-    spec: str = ""  # as the user wrote it
-
-    @property
-    def name(self) -> str:
-        return self.label
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}/wsman"
-
-    def describe(self) -> str:
-        if self.is_sim:
-            return f"emulated host, scenario {self.scenario or 'default'}"
-        return self.url
-
-    def at(self, host: str, port: int, scheme: str = "https") -> HostTarget:
-        """The same target, reachable at ``host:port`` (a started emulator)."""
-        return dataclasses.replace(self, host=host, port=port, scheme=scheme)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +61,9 @@ class Settings:
     keep: Keep = "never"
     report_dir: Path = Path("reports")
     run_id: str = ""
+    history: Path | None = None  # the history database; None: REPORT_DIR/history.sqlite
+    slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR  # a step this many times slower than before is flagged
+    local_shell: str = DEFAULT_LOCAL_SHELL  # the command a local target starts
     progress_interval_s: float = 30.0  # real seconds between progress lines of a long lab step
 
     @property
@@ -135,8 +114,10 @@ def parse_host(spec: str) -> HostTarget:
     text = spec.strip()
     if not text:
         raise _bad_host(spec, "empty")
+    if text.lower() == LOCAL_LABEL:
+        return HostTarget(LOCAL_LABEL, "stdio", "localhost", 0, kind="local", spec=text)
     if text == "sim":
-        return HostTarget("sim", "https", "127.0.0.1", 0, is_sim=True, spec=text)
+        return HostTarget("sim", "https", "127.0.0.1", 0, kind="sim", spec=text)
     if text.startswith("sim:"):
         return _parse_sim(spec, text[4:])
     scheme = "https"
@@ -177,10 +158,10 @@ def _parse_sim(spec: str, scenario: str) -> HostTarget:
     if scenario.lower().endswith(".toml"):
         stem = Path(scenario).stem
         label = "sim-" + re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")
-        return HostTarget(label, "https", "127.0.0.1", 0, is_sim=True, scenario=scenario, spec=spec.strip())
+        return HostTarget(label, "https", "127.0.0.1", 0, kind="sim", scenario=scenario, spec=spec.strip())
     if not _SCENARIO_NAME.match(scenario):
         raise _bad_host(spec, f"{scenario!r} is not a scenario name or a .toml file")
-    return HostTarget(f"sim-{scenario}", "https", "127.0.0.1", 0, is_sim=True, scenario=scenario, spec=spec.strip())
+    return HostTarget(f"sim-{scenario}", "https", "127.0.0.1", 0, kind="sim", scenario=scenario, spec=spec.strip())
 
 
 def parse_hosts(specs: Sequence[str]) -> tuple[HostTarget, ...]:
@@ -188,7 +169,7 @@ def parse_hosts(specs: Sequence[str]) -> tuple[HostTarget, ...]:
     for spec in specs:
         target = parse_host(spec)
         for seen in targets:
-            if (seen.host, seen.port, seen.scenario, seen.is_sim) == (target.host, target.port, target.scenario, target.is_sim):
+            if (seen.host, seen.port, seen.scenario, seen.kind) == (target.host, target.port, target.scenario, target.kind):
                 raise pytest.UsageError(f"--nested-host {spec!r} is given twice; name each host once")
         if any(seen.label == target.label for seen in targets):
             # same name on another port: the port tells them apart in test ids
@@ -254,6 +235,9 @@ def resolve_settings(
     report_dir = str(_first(cli.get("nested_report_dir"), ini.get("nested_report_dir"), "reports")).strip()
     if not report_dir:
         raise pytest.UsageError("--nested-report-dir is empty: give a directory for the reports")
+    history = str(_first(cli.get("nested_history"), env.get(ENV_HISTORY), ini.get("nested_history")) or "").strip()
+    slowdown_factor = _slowdown_factor(
+        _first(cli.get("nested_slowdown_factor"), env.get(ENV_SLOWDOWN_FACTOR), ini.get("nested_slowdown_factor")))
     progress_text = str(_first(ini.get("nested_progress_interval"), "30")).strip()
     try:
         progress_interval = float(progress_text)
@@ -279,23 +263,26 @@ def resolve_settings(
     inner_image = _first(cli.get("nested_inner_image"), ini.get("nested_inner_image"))
     switch = _first(cli.get("nested_switch"), ini.get("nested_switch"))
 
-    real = [t for t in targets if not t.is_sim]
-    if real:
-        names = ", ".join(t.label for t in real)
+    remote = [t for t in targets if t.kind == "winrm"]  # reached with the host's credentials
+    real = [t for t in targets if not t.is_sim]  # a real Windows: needs an image and a guest account
+    # every missing input in one message: a run per missing option is a slow way to learn them
+    missing: list[str] = []
+    if remote:
+        names = ", ".join(t.label for t in remote)
         if auth == "basic":
-            for t in real:
+            for t in remote:
                 if t.scheme == "http" and not allow_unencrypted:
                     raise pytest.UsageError(
                         f"--nested-auth basic over {t.url} would send the password unencrypted: use https, "
                         "another --nested-auth, or add --nested-allow-unencrypted"
                     )
-        # every missing input in one message: a run per missing option is a slow way to learn them
-        missing: list[str] = []
         if not user:
             missing.append(f"--nested-user is not set: give the account on {names} (or set {ENV_USER})")
         if not password_text:
             missing.append(f"{ENV_PASSWORD} is not set: put the password of {user or 'that account'} on {names} "
                            "in that environment variable (it is never taken from the command line)")
+    if real:
+        names = ", ".join(t.label for t in real)
         if vm is None and not base_image:
             missing.append(f"--nested-base-image is not set: give the path of a VHDX on {names} for the L1 "
                            "guest OS (or use --nested-vm NAME to validate an existing VM)")
@@ -305,8 +292,11 @@ def resolve_settings(
         if (guest_user or vm is None) and not guest_password_text:
             missing.append(f"{ENV_GUEST_PASSWORD} is not set: put the password of the guest account"
                            f"{' ' + str(guest_user) if guest_user else ''} in that environment variable")
-        if missing:
-            raise pytest.UsageError("; ".join(missing))
+    if missing:
+        raise pytest.UsageError("; ".join(missing))
+    local_shell = str(_first(env.get(ENV_LOCAL_SHELL), ini.get("nested_local_shell"), DEFAULT_LOCAL_SHELL)).strip()
+    if any(t.is_local for t in targets):
+        _check_local_shell(local_shell)
 
     return Settings(
         targets=targets,
@@ -325,8 +315,38 @@ def resolve_settings(
         keep=keep,  # type: ignore[arg-type]  # checked against KEEP_CHOICES above
         report_dir=Path(report_dir),
         run_id=run_id or new_run_id(),
+        history=Path(history).expanduser() if history else None,
+        slowdown_factor=slowdown_factor,
+        local_shell=local_shell,
         progress_interval_s=progress_interval,
     )
+
+
+def _slowdown_factor(value: Any) -> float:
+    if value is None:
+        return DEFAULT_SLOWDOWN_FACTOR
+    try:
+        factor = float(str(value).strip())
+    except ValueError:
+        factor = 0.0
+    if not factor > 1.0 or factor == float("inf"):
+        raise pytest.UsageError(
+            f"--nested-slowdown-factor {value!r}: give a number greater than 1, e.g. 1.5 "
+            "(a step slower than that many times its usual duration is flagged)")
+    return factor
+
+
+def _check_local_shell(command: str) -> None:
+    import shlex
+
+    try:
+        argv = shlex.split(command, posix=os.name != "nt")
+    except ValueError as exc:
+        raise pytest.UsageError(f"nested_local_shell / {ENV_LOCAL_SHELL} {command!r}: {exc}; "
+                                "give a command such as 'pwsh -NoLogo -s'") from None
+    if not argv:
+        raise pytest.UsageError(f"nested_local_shell / {ENV_LOCAL_SHELL} is empty; give a command such as "
+                                "'pwsh -NoLogo -s'")
 
 
 _BARE_ARG = re.compile(r"[A-Za-z0-9_@%+=:,./\\-]+")
@@ -343,36 +363,42 @@ def reproduce_command(settings: Settings, target: HostTarget) -> tuple[str, tupl
     """The command that runs the suite again against ``target`` with every --nested-* option
     this run used (resolved from CLI, environment and ini), and the names of the environment
     variables it needs: secrets are never written, only where they come from."""
-    real = not target.is_sim
+    remote = target.kind == "winrm"  # reached with the host's credentials
+    real = not target.is_sim  # a real Windows: its own images and guest account
     args = ["pytest", "--pyargs", "pytest_nestedhv.suites", _arg("--nested-host", target.spec or target.label)]
     valued: list[tuple[str, object | None]] = [
-        ("--nested-user", settings.user if real else None),
-        ("--nested-auth", settings.auth if real and settings.auth != "negotiate" else None),
-        ("--nested-cert-validation", None if settings.cert_validation is True or not real
+        ("--nested-user", settings.user if remote else None),
+        ("--nested-auth", settings.auth if remote and settings.auth != "negotiate" else None),
+        ("--nested-cert-validation", None if settings.cert_validation is True or not remote
          else str(settings.cert_validation).lower() if isinstance(settings.cert_validation, bool)
          else settings.cert_validation),
         ("--nested-base-image", settings.base_image), ("--nested-guest-user", settings.guest_user if real else None),
         ("--nested-inner-image", settings.inner_image), ("--nested-switch", settings.switch),
         ("--nested-vm", settings.vm), ("--nested-keep", settings.keep if settings.keep != "never" else None),
+        ("--nested-history", settings.history),
+        ("--nested-slowdown-factor", settings.slowdown_factor
+         if settings.slowdown_factor != DEFAULT_SLOWDOWN_FACTOR else None),
     ]
     args += [_arg(option, value) for option, value in valued if value]
-    if settings.allow_unencrypted and real:
+    if settings.allow_unencrypted and remote:
         args.append("--nested-allow-unencrypted")
     if settings.remediate:
         args.append("--nested-remediate")
-    env = [name for name, secret in ((ENV_PASSWORD, settings.password), (ENV_GUEST_PASSWORD, settings.guest_password))
-           if real and secret is not None]
+    env = [name for name, secret, needed in ((ENV_PASSWORD, settings.password, remote),
+                                             (ENV_GUEST_PASSWORD, settings.guest_password, real))
+           if needed and secret is not None]
     return " ".join(args), tuple(env)
 
 
 CLI_OPTIONS = (
     "nested_host", "nested_user", "nested_auth", "nested_cert_validation", "nested_allow_unencrypted",
     "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_switch", "nested_vm",
-    "nested_remediate", "nested_keep", "nested_report_dir",
+    "nested_remediate", "nested_keep", "nested_report_dir", "nested_history", "nested_slowdown_factor",
 )
 INI_KEYS = (
     "nested_hosts", "nested_auth", "nested_cert_validation", "nested_base_image", "nested_inner_image",
-    "nested_switch", "nested_keep", "nested_report_dir", "nested_progress_interval",
+    "nested_switch", "nested_keep", "nested_report_dir", "nested_history", "nested_slowdown_factor",
+    "nested_local_shell", "nested_progress_interval",
 )
 
 

@@ -16,11 +16,15 @@ import pytest
 
 from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
 from .exitcodes import NestedExit
-from .remote.errors import ConnectionFailed
-from .remote.secrets import SecretMask, SecretMaskFilter
+from .remote.errors import ConnectionFailed, HostLost
+from .secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
-    from .remote.hosts import HostPool, NestedHost
+    from .hyperv.machines import HyperVHost
+    from .remote.hosts import HostPool
+
+# the public VM fixtures (nested_l1, nested_inner_vm) and their marker; a light import
+pytest_plugins = ["pytest_nestedhv.vm_fixtures"]
 
 EXIT_CONNECTION_FAILED = NestedExit.HOST_UNREACHABLE  # the session stopped before any test ran
 NO_HOST = ("no --nested-host given: name the host to validate with --nested-host=NAME "
@@ -54,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nested", "Hyper-V nested virtualization (pytest-nestedhv)")
     group.addoption("--nested-host", action="append", default=None, metavar="URL",
                     help="host to validate (repeatable): NAME, NAME:PORT, https://NAME:PORT, http://NAME:PORT, "
-                         "sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
+                         "local (this machine), sim, sim:SCENARIO or sim:PATH.toml; env NESTED_HOST (comma-separated)")
     group.addoption("--nested-user", default=None, metavar="USER",
                     help="account on the host (env NESTED_HOST_USER); password only from NESTED_HOST_PASSWORD")
     group.addoption("--nested-auth", default=None, choices=AUTHS, help="WinRM authentication (default negotiate)")
@@ -77,6 +81,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nested-keep", default=None, choices=KEEP_CHOICES,
                     help="keep the VMs this run created: never (default), failed, always")
     group.addoption("--nested-report-dir", default=None, metavar="DIR", help="where reports go (default reports)")
+    group.addoption("--nested-history", default=None, metavar="PATH",
+                    help="the run history database, e.g. one kept outside a CI agent's work folder "
+                         "(default REPORT_DIR/history.sqlite); env NESTED_HISTORY")
+    group.addoption("--nested-slowdown-factor", default=None, metavar="X",
+                    help="flag a lab step slower than X times the median of the previous five builds "
+                         "(default 1.5); env NESTED_SLOWDOWN_FACTOR")
 
     parser.addini("nested_hosts", "hosts to validate, one per line (like --nested-host)", type="linelist", default=[])
     parser.addini("nested_auth", "WinRM authentication: negotiate, ntlm, kerberos, credssp, basic", type="string",
@@ -87,6 +97,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nested_switch", "the host's virtual switch for the L1", type="string", default="")
     parser.addini("nested_keep", "never, failed or always", type="string", default="")
     parser.addini("nested_report_dir", "where reports go (default reports)", type="string", default="")
+    parser.addini("nested_history", "the run history database (default REPORT_DIR/history.sqlite)", type="string",
+                  default="")
+    parser.addini("nested_slowdown_factor", "flag a lab step slower than this many times its usual duration "
+                  "(default 1.5)", type="string", default="")
+    parser.addini("nested_local_shell", "the command --nested-host=local starts (env NESTED_LOCAL_SHELL; default "
+                                        "powershell.exe -NoLogo -NoProfile -NonInteractive -s)", type="string", default="")
     parser.addini("nested_progress_interval", "seconds of real time between progress lines of a long lab step "
                   "(default 30)", type="string", default="30")
 
@@ -103,25 +119,24 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
-    from .remote.hosts import HostPool, load_sim_scenario
+    from .remote.backends import BadTarget
+    from .remote.hosts import HostPool
 
     mask = SecretMask(settings.secrets())
     hosts = HostPool(settings, mask)
-    for target in settings.targets:
-        if target.is_sim:
-            from .sim.scenario import ScenarioError
-
-            try:
-                hosts.set_scenario(target.label, load_sim_scenario(target))
-            except ScenarioError as exc:
-                raise pytest.UsageError(f"--nested-host {target.spec}: {exc}") from None
+    try:
+        hosts.prepare()
+    except BadTarget as exc:
+        raise pytest.UsageError(f"--nested-host {exc.args[1]}: {exc.args[0]}") from None
     state = NestedState(settings, mask, hosts, worker_input is not None, SecretMaskFilter(mask))
     config.stash[STATE_KEY] = state
+    config.pluginmanager.register(_RanTests(config), "nestedhv-ran-tests")
     config.add_cleanup(lambda: _shutdown(state))
     # reports (issue 4): collection on every test process, files on the controller only
     from .reporting.plugin import register as register_reports
     register_reports(config, mask, settings.report_dir, run_id=settings.run_id,
-                     labels=tuple(t.label for t in settings.targets), reproduce=_reproduce(settings))
+                     labels=tuple(t.label for t in settings.targets), history=settings.history,
+                     slowdown_factor=settings.slowdown_factor, reproduce=_reproduce(settings))
     if worker_input is None:
         from .reporting.verdict import VerdictPlugin
 
@@ -207,13 +222,13 @@ def _exit_connection_failed(config: pytest.Config, message: str) -> NoReturn:
 
 def exit_run(config: pytest.Config, message: str, code: NestedExit) -> NoReturn:
     """End the run with one line; before any test ran, the last run's reports stay as they are."""
-    if not config.stash.get(_TESTS_RAN, False):
+    if not config.stash.get(_TESTS_STARTED, False):
         discard_reports(config)
     pytest.exit(message, returncode=int(code))
 
 
 _CONNECTION_EXIT = pytest.StashKey[bool]()
-_TESTS_RAN = pytest.StashKey[bool]()  # a test got to its call phase
+_TESTS_STARTED = pytest.StashKey[bool]()  # a test report arrived (here, or from an xdist worker)
 _NO_HOST = pytest.StashKey[bool]()  # a test needed a host and none was named
 
 
@@ -246,6 +261,17 @@ def discard_reports(config: pytest.Config) -> None:
         manager.unregister(xml)
 
 
+@dataclasses.dataclass(eq=False)  # a plugin must be hashable: pluggy keeps plugins in sets
+class _RanTests:
+    """Notices that a test ran, here or (under xdist) on a worker reporting to the controller."""
+
+    config: pytest.Config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or report.outcome != "passed":
+            self.config.stash[_TESTS_STARTED] = True
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     """Collection is over: without a test to run (--collect-only, collection errors, all
@@ -253,6 +279,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     config = session.config
     stops = bool(session.testsfailed) and not config.option.continue_on_collection_errors
     nothing = not session.items and not _xdist_controller(config)  # an xdist controller collects nothing itself
+    # why here and not in pytest_sessionfinish: pluggy calls the hook implementations it had
+    # when the hook was called, so a writer unregistered during sessionfinish still writes
     if config.option.collectonly or stops or nothing:
         discard_reports(config)
 
@@ -293,6 +321,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.hosts.close()  # the check is done; each worker opens its own session
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A host that went away mid-run (the local PowerShell died): one line, and no further tests.
+
+    Teardown still runs (its calls start a new session where they can), and the reports are written."""
+    outcome = yield
+    state = get_state(item.config)
+    if state is None or call.excinfo is None or not call.excinfo.errisinstance(HostLost):
+        return
+    message = state.mask.mask(str(call.excinfo.value))
+    outcome.get_result().longrepr = message
+    item.session.shouldstop = message
+
+
 def _xdist_controller(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
@@ -330,8 +372,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     state = get_state(item.config)
     if state is None:
         return report
-    if report.when == "call":
-        item.config.stash[_TESTS_RAN] = True
     from .reporting.verdict import CHECK_ATTR, NOTES_ATTR, NOTES_KEY, check_of
 
     check = check_of(item, report, _finding(item), state.mask)
@@ -380,14 +420,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def nested_host(request: pytest.FixtureRequest) -> Iterator[NestedHost]:
-    """One host under test (parametrized per --nested-host) with its open Session."""
+def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
+    """One host under test (parametrized per --nested-host): ``nested_host.run(cmdlet, **params)``,
+    ``nested_host.vm(name)`` (a ``VM`` handle), ``nested_host.facts``.
+
+    ``run`` returns a list of objects whose properties read as ``obj.Name`` or ``obj["Name"]``;
+    a failing command raises ``pytest_nestedhv.RemoteCommandError``. ``facts`` are the host's
+    facts (build, CPU, memory, supported VM versions), read once. Errors without --nested-host."""
     state = get_state(request.config)
     label = getattr(request, "param", None)
     if state is None or label is None:
         _no_host(request.config)
+    from .hyperv.machines import HyperVHost
+
     try:
-        yield state.hosts.get(label)
+        yield HyperVHost.of(state.hosts.get(label))
     except ConnectionFailed as exc:
         _exit_connection_failed(request.config, state.mask.mask(str(exc)))
 

@@ -1,4 +1,4 @@
-"""Build numbers, eras and configuration versions (nested-facts.md section 1), as constant tables."""
+"""Build numbers, eras and configuration versions (docs/requirements.md#buildseras), as constant tables."""
 from __future__ import annotations
 
 import dataclasses
@@ -39,7 +39,7 @@ class Release:
     min_version: str
 
 
-# Known releases (nested-facts.md): name and the configuration versions the host supports.
+# Known releases (docs/requirements.md#buildsconfig-versions): name and the configuration versions the host supports.
 RELEASES: tuple[Release, ...] = (
     Release(14393, "Windows Server 2016 / Windows 10 1607", "8.0", "5.0"),
     Release(17763, "Windows Server 2019", "9.0", "5.0"),

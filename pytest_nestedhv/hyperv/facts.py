@@ -1,6 +1,6 @@
 """Facts about a host, one VM and an L1 guest, gathered with few round trips.
 
-Where each fact lives is nested-facts.md section 2. Facts are plain frozen dataclasses with
+Where each fact lives: docs/requirements.md#factswhere. Facts are plain frozen dataclasses with
 ``to_dict()`` so reports can store them as JSON; judging them is requirements.py's job.
 """
 from __future__ import annotations
@@ -15,6 +15,8 @@ from .builds import AMD, INTEL
 from .ports import SessionLike, flatten, has_prop, has_type, prop
 
 CURRENT_VERSION_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
+# Windows Insider enrollment: BranchName is the channel (CanaryChannel, Dev, Beta, ReleasePreview); no key: not enrolled
+SELF_HOST_KEY = r"HKLM:\SOFTWARE\Microsoft\WindowsSelfHost\Applicability"
 DEVICE_GUARD_NAMESPACE = r"root\Microsoft\Windows\DeviceGuard"
 FACTS_TIMEOUT_S = 60.0
 
@@ -49,6 +51,11 @@ class HostFacts:
     default_version: str | None
     memory_capacity_bytes: int | None
     logical_processors: int | None
+    flight: str | None = None  # Windows Insider channel (SELF_HOST_KEY BranchName); None when not enrolled
+
+    @property
+    def branch(self) -> str | None:
+        return branch_of(self.build_lab_ex)
 
     @property
     def is_server(self) -> bool:
@@ -129,6 +136,8 @@ def host_probe() -> list[tuple[Cmd, ...]]:
         (Cmd.of("Get-CimInstance", ClassName="Win32_Processor"),),
         (Cmd.of("Get-CimInstance", Namespace=DEVICE_GUARD_NAMESPACE, ClassName="Win32_DeviceGuard"),),
         (Cmd.of("Get-Service", Name="vmms"),),
+        # absent on hosts outside the Insider program: not an error worth a transcript entry
+        (Cmd.of("Get-ItemProperty", Path=SELF_HOST_KEY, ErrorAction="SilentlyContinue"),),
     ]
 
 
@@ -147,12 +156,13 @@ def hyperv_probe(is_server: bool, vmms_present: bool) -> list[tuple[Cmd, ...]]:
 
 def bcd_probe() -> Cmd:
     """`bcdedit /enum`: a native command with one positional argument."""
-    return Cmd("bcdedit", (("", "/enum"),))  # "" = positional (remote.wire adds it as an argument)
+    return Cmd("bcdedit", (("", "/enum"),))  # "" = positional (Session adds it as an argument)
 
 
 def gather_host(session: SessionLike, timeout: float = FACTS_TIMEOUT_S) -> HostFacts:
     first = flatten(session.run_statements(host_probe(), timeout=timeout, check=False))
     registry = _pick(first, lambda o: has_prop(o, "CurrentBuild"))
+    self_host = _pick(first, lambda o: has_prop(o, "BranchName") or has_prop(o, "Ring"))
     system = _pick(first, lambda o: has_type(o, "Win32_ComputerSystem") or has_prop(o, "HypervisorPresent"))
     cpus = [o for o in first if has_type(o, "Win32_Processor") or has_prop(o, "VMMonitorModeExtensions")]
     guard = _pick(first, lambda o: has_prop(o, "VirtualizationBasedSecurityStatus"))
@@ -196,7 +206,14 @@ def gather_host(session: SessionLike, timeout: float = FACTS_TIMEOUT_S) -> HostF
         memory_capacity_bytes=_int(prop(vmhost, "MemoryCapacity")) or _int(prop(system, "TotalPhysicalMemory")),
         logical_processors=_int(prop(vmhost, "LogicalProcessorCount"))
         or _int(prop(system, "NumberOfLogicalProcessors")),
+        flight=str(prop(self_host, "BranchName", "") or "") or None,
     )
+
+
+def branch_of(build_lab_ex: str) -> str | None:
+    """The branch a build came from: BuildLabEx is BUILD.QFE.ARCH.BRANCH.TIMESTAMP (26100.1.amd64fre.ge_release.240331-1435)."""
+    parts = str(build_lab_ex or "").split(".")
+    return parts[3] if len(parts) >= 5 and parts[3] else None
 
 
 def _read_bcd(session: SessionLike, timeout: float) -> str | None:

@@ -6,6 +6,8 @@ import dataclasses
 PREFIX = "nestedhv-"
 RUN_TAG = "nestedhv-run:"
 KEPT_TAG = "nestedhv-kept"  # a VM kept on purpose (--nested-keep): later sweeps leave it alone
+# "<run id>.<n>": the n-th L1 shape a run built (@pytest.mark.nested_l1); run ids are hex, never dotted
+SHAPE_SEP = "."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +45,20 @@ def run_id_of(notes: str) -> str | None:
     return None
 
 
+def base_run_id(run_id: str) -> str:
+    """The run a (shape) run id belongs to: ``ab12cd.2`` -> ``ab12cd``."""
+    return run_id.split(SHAPE_SEP, 1)[0]
+
+
+def shape_run_id(run_id: str, index: int) -> str:
+    return f"{base_run_id(run_id)}{SHAPE_SEP}{index}"
+
+
 def is_leftover(notes: str, current: RunNames) -> bool:
-    """Tagged by an earlier run, not this one, and not kept on purpose."""
+    """Tagged by an earlier run (not this one, nor one of this run's L1 shapes), not kept on purpose."""
     other = run_id_of(notes)
-    return other is not None and other != current.run_id and KEPT_TAG not in (notes or "").split()
+    return (other is not None and base_run_id(other) != base_run_id(current.run_id)
+            and KEPT_TAG not in (notes or "").split())
 
 
 def is_own_disk(path: str) -> bool:

@@ -1,6 +1,6 @@
 """The requirement catalog: every id of the issue, each judged from facts and lab outcomes.
 
-Semantics follow nested-facts.md section 1. A judge never talks to a machine: it reads an
+Semantics follow docs/requirements.md (a section per id). A judge never talks to a machine: it reads an
 ``Observations`` bundle and returns a ``Finding`` (found / required / remedy / evidence).
 When what it needs was never observed it returns status "skip" saying why.
 """
@@ -41,7 +41,7 @@ STEP_L2_BOOT = "l2-booted"
 STEP_L2_NETWORK = "l2-network"
 STEP_NEGATIVE = "negative-no-extensions"
 
-# The documented refusals an L1 without exposed extensions must give (nested-facts.md section 3).
+# The documented refusals an L1 without exposed extensions must give (docs/requirements.md#negativeno-extensions).
 NO_EXTENSIONS_TEXTS = (
     "Hyper-V cannot be installed: The processor does not have required virtualization capabilities.",
     "because one of the Hyper-V components is not running.",

@@ -14,7 +14,7 @@ from ..remote.commands import Cmd
 from ..remote.errors import RemoteError
 from .ports import SessionLike, prop
 
-# Wait-VM's timeout text (nested-facts.md section 3)
+# Wait-VM's timeout text (docs/requirements.md#textwait-vm-timeout)
 WAIT_TIMEOUT_TEXT = "the specified condition is not satisfied in the specified time-out"
 SLACK_S = 30.0  # transport allowance on top of the host-side wait
 

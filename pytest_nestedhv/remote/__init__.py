@@ -12,7 +12,7 @@ _EXPORTS = {
     "Cmd": "commands", "Pipeline": "commands",
     "ConnectionFailed": "errors", "RemoteError": "errors", "RemoteTimeout": "errors",
     "RemoteObject": "objects",
-    "GuestCredential": "secrets", "Secret": "secrets", "SecretMask": "secrets",
+    "GuestCredential": "..secrets", "Secret": "..secrets", "SecretMask": "..secrets",
     "Transcript": "transcript", "TranscriptEntry": "transcript",
 }
 __all__ = sorted(_EXPORTS)
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .commands import Cmd, Pipeline
     from .errors import ConnectionFailed, RemoteError, RemoteTimeout
     from .objects import RemoteObject
-    from .secrets import GuestCredential, Secret, SecretMask
+    from ..secrets import GuestCredential, Secret, SecretMask
     from .transcript import Transcript, TranscriptEntry
 
 
@@ -29,4 +29,4 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    return getattr(importlib.import_module(module if module.startswith("..") else f".{module}", __name__), name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .secrets import GuestCredential, Secret
+from ..secrets import GuestCredential, Secret
 
 
 

@@ -60,6 +60,11 @@ def _rebuild_remote_error(cls: type[RemoteError], message: str, fqid: str, categ
     return cls(message, fqid=fqid, category=category, target=target, command=command)
 
 
+# The public name users catch: a command that failed on the host or in a guest. ``message`` is
+# PowerShell's own text, ``fqid`` the FullyQualifiedErrorId, ``category`` the ErrorCategory name.
+RemoteCommandError = RemoteError
+
+
 class RemoteTimeout(RemoteError):
     """A remote call outlived its timeout; the pipeline was stopped."""
 
@@ -74,3 +79,7 @@ class ConnectionFailed(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class HostLost(ConnectionFailed):
+    """The host went away mid-run (the local PowerShell process died): the run ends after the current test."""

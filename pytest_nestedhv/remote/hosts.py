@@ -1,4 +1,4 @@
-"""The hosts of one test run: a Session per target, and the emulator started for each sim target.
+"""The hosts of one test run: a Session per target, each opened by the backend its kind names.
 
 Nothing here knows pytest; plugin.py keeps one ``HostPool`` in ``config.stash``.
 """
@@ -6,21 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets as _random
 from typing import TYPE_CHECKING, Any
 
+from ..secrets import GuestCredential, SecretMask
+from .backends import BadTarget, Opened, get_backend
 from .commands import Cmd
 from .errors import ConnectionFailed, one_line
-from .secrets import GuestCredential, Secret, SecretMask
 
 if TYPE_CHECKING:
-    from ..config import HostTarget, Settings
+    from ..config import Settings
+    from ..target import HostTarget
     from .session import Session
 
 log = logging.getLogger("pytest_nestedhv.remote")
 
-SIM_USER = "nestedhv"
-SIM_AUTH = "ntlm"
 _VERSION_KEY = "HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
 
 
@@ -56,112 +55,88 @@ class NestedHost:
 @dataclasses.dataclass
 class _Runtime:
     target: HostTarget
-    scenario: Any = None
-    server: Any = None
+    prepared: Any = None
+    opened: Opened | None = None
     host: NestedHost | None = None
 
 
-def load_sim_scenario(target: HostTarget) -> Any:
-    """The scenario of a sim target; ScenarioError (one line) when it is unknown or invalid."""
-    from ..sim.scenario import load_scenario
-
-    return load_scenario(target.scenario or "default")
-
-
 class HostPool:
-    """Opens each target once, on first use, and closes everything at the end."""
+    """Opens each target once, on first use, through its backend, and closes everything at the end."""
 
     def __init__(self, settings: Settings, mask: SecretMask) -> None:
         self.settings = settings
         self.mask = mask
         self._hosts = {t.label: _Runtime(t) for t in settings.targets}
 
-    def set_scenario(self, label: str, scenario: Any) -> None:
-        self._hosts[label].scenario = scenario
-        password = scenario.guest.admin_password
-        self.mask.add(password)
+    def prepare(self) -> None:
+        """Check every target before any test runs (BadTarget: an unknown scenario...)."""
+        for rt in self._hosts.values():
+            try:
+                rt.prepared = get_backend(rt.target.kind).prepare(rt.target, self.mask)
+            except BadTarget as exc:
+                raise BadTarget(str(exc.args[0]), rt.target.spec) from None
 
     def opened(self) -> list[NestedHost]:
         return [rt.host for rt in self._hosts.values() if rt.host is not None]
 
     def get(self, label: str) -> NestedHost:
-        """The open host, starting its emulator and opening its session if needed."""
+        """The open host, starting what its backend needs and opening its session if needed."""
         rt = self._hosts[label]
         if rt.host is None:
             rt.host = self._open(rt)
         return rt.host
 
     def _open(self, rt: _Runtime) -> NestedHost:
-        from .session import ConnectOptions, Session
-
-        s = self.settings
-        target = rt.target
-        if target.is_sim:
-            if rt.scenario is None:
-                rt.scenario = load_sim_scenario(target)
-                self.set_scenario(target.label, rt.scenario)
-            password = Secret(_random.token_urlsafe(18))
-            self.mask.add(password)
-            try:
-                rt.server = _start_sim(rt.scenario, password)
-            except Exception as exc:  # a broken emulator must read like any other unusable host
-                raise ConnectionFailed(f"{target.label}: the emulated host did not start: "
-                                       f"{type(exc).__name__}: {one_line(str(exc))[:200]}", target=target.label) from None
-            target = target.at(rt.server.host, rt.server.port, "https")
-            options = ConnectOptions(user=SIM_USER, password=password, auth=SIM_AUTH,
-                                     cert_validation=str(rt.server.ca_path), no_proxy=True)
-            guest = rt.scenario.guest
-            credential = GuestCredential(guest.admin_user, Secret(guest.admin_password))
-            # a scenario supplies its own images: the host's for the L1, the guest's for the L2
-            base_image = s.base_image or next(iter(rt.scenario.host.base_images), None)
-            inner_image = s.inner_image or next(iter(rt.scenario.guest.base_images), None)
-        else:
-            assert s.user is not None and s.password is not None  # checked by config
-            basic_http = s.auth == "basic" and target.scheme == "http"
-            options = ConnectOptions(user=s.user, password=s.password, auth=s.auth,
-                                     cert_validation=s.cert_validation,
-                                     encryption="never" if basic_http else "auto")
-            credential = s.guest_credential()
-            base_image, inner_image = s.base_image, s.inner_image
-        session = Session(target, options, mask=self.mask)
+        opened = get_backend(rt.target.kind).open(rt.target, self.settings, self.mask, rt.prepared)
+        rt.opened = opened
+        session = opened.session
+        host = NestedHost(target=opened.target, session=session, settings=self.settings,
+                          guest_credential=opened.guest_credential, base_image=opened.base_image,
+                          inner_image=opened.inner_image, scenario=opened.scenario)
         try:
-            session.open()
+            host.info = read_host_info(session)
+            check_hyperv_access(session)
         except ConnectionFailed:
-            self._stop_server(rt)
+            self._close(rt)
             raise
-        host = NestedHost(target=target, session=session, settings=s, guest_credential=credential,
-                          base_image=base_image, inner_image=inner_image, scenario=rt.scenario)
-        host.info = read_host_info(session)
         return host
 
     def close(self) -> None:
         for rt in self._hosts.values():
-            if rt.host is not None:
-                rt.host.session.close()
-            self._stop_server(rt)
+            self._close(rt)
 
     @staticmethod
-    def _stop_server(rt: _Runtime) -> None:
-        server, rt.server = rt.server, None
-        if server is not None:
-            server.stop()
+    def _close(rt: _Runtime) -> None:
+        opened, rt.opened, rt.host = rt.opened, None, None
+        if opened is None:
+            return
+        try:
+            opened.session.close()
+        finally:
+            opened.stop()
 
     def sim_servers(self) -> dict[str, Any]:
         """The running emulators by host label (benchmarks read their counters)."""
-        return {label: rt.server for label, rt in self._hosts.items() if rt.server is not None}
+        return {label: rt.opened.server for label, rt in self._hosts.items()
+                if rt.opened is not None and rt.opened.server is not None}
 
 
-def _start_sim(scenario: Any, password: Secret) -> Any:
-    from ..sim.model.world import World
-    from ..sim.powershell.engine import Engine
-    from ..sim.server import Faults, SimServer
+# Windows' answer to a Hyper-V cmdlet run by a user who is neither an elevated administrator nor in
+# "Hyper-V Administrators" (the VMMS authorization check); see docs/requirements.md
+_NO_PERMISSION = "You do not have the required permission to complete this task."
 
-    f = scenario.faults
-    faults = Faults(latency_ms=float(f.latency_ms), drop_rate=float(f.drop_rate))
-    engine = Engine(World.from_scenario(scenario))
-    server = SimServer(engine, users={SIM_USER: password.reveal()}, host="127.0.0.1", port=0, https=True,
-                       auth=SIM_AUTH, faults=faults)
-    return server.start()
+
+def check_hyperv_access(session: Session) -> None:
+    """Stop before anything is touched when Hyper-V refuses this account (one read-only call)."""
+    with session.transcript.step("connect"):
+        session.run(Cmd.of("Get-VMHost"), timeout=60, check=False)
+    for error in session.last_errors:
+        if error.category == "PermissionDenied" or _NO_PERMISSION in error.message:
+            where = "this prompt is not elevated" if session.target.is_local else "the account is not an administrator"
+            raise ConnectionFailed(
+                f"{session.target.label}: Hyper-V refused access ({where}): run from an elevated prompt "
+                "(Run as administrator), or join the \"Hyper-V Administrators\" group and sign in again",
+                target=session.target.label)
 
 
 def read_host_info(session: Session) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""Objects that come back from a remote pipeline, independent of pypsrp's classes.
+"""Objects that come back from a remote pipeline, independent of the client library's classes.
 
 pypsrp hands back ``GenericComplexObject`` (type names in ``.types``, properties in
 ``.adapted_properties`` / ``.extended_properties``, enums as an object whose ToString is
-the name) and primitives. ``from_wire`` turns them into ``RemoteObject`` and plain values.
+the name) and primitives. psrpcore hands back subclasses of the Python types whose .NET view
+is in ``.PSObject`` (an enum is an int whose ToString is the name). ``from_wire`` turns both
+into ``RemoteObject`` and plain values.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ def _strip(type_name: str) -> str:
 
 
 class RemoteObject:
-    """A remote .NET object: case-insensitive properties, enums as their names.
+    """A remote .NET object: case-insensitive properties (``obj["Status"]`` or ``obj.Status``),
+    enums as their names.
 
     A primitive written to the output (a string, a number...) is a RemoteObject too, with the
     value in ``.value`` and its extended properties (e.g. PSComputerName) as properties.
@@ -62,6 +65,19 @@ class RemoteObject:
     def get(self, name: str, default: Any = None) -> Any:
         key = self._index.get(name.lower())
         return default if key is None else self._props[key]
+
+    def __getattr__(self, name: str) -> Any:
+        # only for names that are not attributes of the class: obj.Status reads the property
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            index = object.__getattribute__(self, "_index")
+        except AttributeError:  # not initialised yet (copy, unpickling)
+            raise AttributeError(name) from None
+        key = index.get(name.lower())
+        if key is None:
+            raise AttributeError(f"{self.type_name or 'object'} has no property {name!r}")
+        return self._props[key]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._index
@@ -147,8 +163,59 @@ def _is_complex(value: Any) -> bool:
     return hasattr(value, "types") and hasattr(value, "extended_properties") and hasattr(value, "adapted_properties")
 
 
+def _is_psrpcore(value: Any) -> bool:
+    return hasattr(value, "PSObject") and hasattr(value.PSObject, "type_names")
+
+
+def _plain_value(value: Any) -> Any:
+    """The Python value inside a psrpcore object, as pypsrp would give it; _NO_VALUE for a complex object."""
+    for kind in (bool, int, float, str, bytes, uuid.UUID):
+        if isinstance(value, kind):
+            return kind(value) if kind is not uuid.UUID else uuid.UUID(int=value.int)
+    if isinstance(value, datetime.datetime):
+        return datetime.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                                 value.microsecond, value.tzinfo)
+    if isinstance(value, datetime.timedelta):
+        return datetime.timedelta(seconds=value.total_seconds())
+    if isinstance(value, dict):
+        return {_key(convert(k)): convert(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [convert(v) for v in value]
+    return _NO_VALUE
+
+
+_NO_VALUE = object()
+
+
+def _psrpcore_types(value: Any) -> list[str]:
+    """The type names as they were on the wire: psrpcore prefixes those of a type it has no class for."""
+    from psrpcore.types._base import TypeRegistry  # not exported; the registry deserialization consults
+
+    types = [str(t) for t in value.PSObject.type_names]
+    if types and types[0].startswith(DESERIALIZED) and types[0][len(DESERIALIZED):] not in TypeRegistry().type_registry:
+        return [_strip(t) for t in types]
+    return types
+
+
+def _convert_psrpcore(value: Any) -> Any:
+    meta = value.PSObject
+    types = _psrpcore_types(value)
+    if _ENUM_TYPES.intersection(types):
+        return meta.to_string if meta.to_string is not None else int(value)
+    props = {str(p.name): convert(p.get_value(value)) for p in meta.adapted_properties}
+    props.update({str(p.name): convert(p.get_value(value)) for p in meta.extended_properties})
+    plain = _plain_value(value)
+    if plain is _NO_VALUE:
+        return RemoteObject(types, props, to_string=meta.to_string)
+    if not props:
+        return plain
+    return RemoteObject(types, props, value=plain, to_string=meta.to_string)
+
+
 def convert(value: Any) -> Any:
-    """A pypsrp value as plain Python: RemoteObject, enum name, list, dict or primitive."""
+    """A pypsrp or psrpcore value as plain Python: RemoteObject, enum name, list, dict or primitive."""
+    if _is_psrpcore(value):
+        return _convert_psrpcore(value)
     if _is_complex(value):
         types = [str(t) for t in value.types]
         if _ENUM_TYPES.intersection(types):
@@ -181,7 +248,11 @@ def _key(value: Any) -> Any:
 def from_wire(value: Any) -> RemoteObject:
     """One output record as a RemoteObject (primitives wrapped, see RemoteObject.primitive)."""
     converted = convert(value)
-    if _is_complex(value) and not isinstance(converted, RemoteObject):
+    if _is_psrpcore(value) and not isinstance(converted, RemoteObject):
+        types = _psrpcore_types(value)
+        if _ENUM_TYPES.intersection(types):  # keep an enum's .NET type names, as for pypsrp
+            return RemoteObject(types, value=converted, to_string=value.PSObject.to_string)
+    elif _is_complex(value) and not isinstance(converted, RemoteObject):
         # an enum or a wrapped primitive: keep its .NET type names
         return RemoteObject([str(t) for t in value.types], value=converted, to_string=value.to_string)
     if isinstance(converted, RemoteObject):

@@ -1,8 +1,9 @@
-"""One PowerShell remoting session (one pypsrp runspace pool) to one host.
+"""One PowerShell remoting session (one runspace pool) to one host, whatever carries it.
 
 Every call is a structured pipeline; every call has a deadline; transient transport errors
-on reads are retried (bounded, with backoff); a pool that broke is reopened. pypsrp is
-imported when a session opens, never when the plugin loads.
+on reads are retried (bounded, with backoff); a pool that broke is reopened. The transport
+(pypsrp over WinRM, psrpcore over a child's stdio) sits behind ``Connector``: a pool and
+pipelines shaped like pypsrp's, and the transport's own judgement of its exceptions.
 """
 from __future__ import annotations
 
@@ -13,43 +14,77 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import tenacity
 
-from .commands import Cmd, Pipeline, is_read_only
-from .connect_errors import classify, exception_chain
-from .errors import ConnectionFailed, RemoteError, RemoteTimeout, category_name, one_line
-from .objects import RemoteObject, convert, from_wire
-from .secrets import GuestCredential, Secret, SecretMask
-from .transcript import GUEST_PREFIX, HOST, Transcript, TranscriptEntry, render_pipeline
+from .commands import Cmd, is_read_only
+from .commands import Pipeline as Pipeline_  # a tuple of Cmd (one statement)
+from ..secrets import GuestCredential, Secret, SecretMask
+from .errors import ConnectionFailed, HostLost, RemoteError, RemoteTimeout, one_line
+from .objects import RemoteObject
+from .transcript import GUEST_PREFIX, HOST, NESTED_SEP, Transcript, TranscriptEntry, render_pipeline
 
 if TYPE_CHECKING:
-    from ..config import HostTarget
+    from ..target import HostTarget
 
 log = logging.getLogger("pytest_nestedhv.remote")
 
 TRAMPOLINE = "Invoke-InGuest.ps1"
-# WSMan fault codes after which the pool is gone on the server and must be reopened
-_POOL_GONE_CODES = frozenset({2150858843, 2150858752, 2150859046})  # shell not found, invalid selectors, disconnected
-_TRANSIENT_HTTP = frozenset({502, 503, 504})
+NESTED_TRAMPOLINE = "Invoke-InNestedGuest.ps1"  # a double hop: the host into an L1, the L1 into its L2
 
 
 @dataclasses.dataclass(frozen=True)
-class ConnectOptions:
-    user: str
-    password: Secret = dataclasses.field(repr=False)
-    auth: str = "negotiate"
-    cert_validation: bool | str = True  # str: CA bundle path
-    encryption: str = "auto"  # "never" only for Basic over HTTP with --nested-allow-unencrypted
-    connect_timeout: float = 5.0
-    open_timeout: float = 8.0  # HTTP read timeout while opening: the whole open fails within ~10 s
-    operation_timeout: int = 20  # WSMan OperationTimeout of a Receive
-    read_timeout: float = 30.0  # must exceed operation_timeout
-    default_timeout: float = 600.0  # a call without its own timeout
-    read_retries: int = 5  # attempts for a read after a transient transport error
-    retry_wait_max: float = 2.0
-    no_proxy: bool = False  # loopback emulator: ignore proxy variables
+class ErrorInfo:
+    """One error record as the transport read it (Session masks and wraps it)."""
+
+    message: str
+    fqid: str = ""
+    category: str = "NotSpecified"
+    target: str | None = None
+
+
+class Pipeline(Protocol):
+    """One invocation, built with plugin values (Secret, GuestCredential, Switch...)."""
+
+    running: bool
+    had_errors: bool
+    output: list[RemoteObject]
+    errors: list[ErrorInfo]
+    warnings: list[str]
+
+    def add_cmdlet(self, name: str) -> None: ...
+    def add_script(self, text: str) -> None: ...
+    def add_parameter(self, name: str, value: Any) -> None: ...
+    def add_argument(self, value: Any) -> None: ...
+    def add_statement(self) -> None: ...
+    def begin_invoke(self) -> None: ...
+    def poll_invoke(self, timeout: int) -> None: ...
+    def stop(self) -> None: ...
+
+
+class Pool(Protocol):
+    def exchange_keys(self) -> None: ...
+    def pipeline(self) -> Pipeline: ...
+    def close(self) -> None: ...
+    def discard(self) -> None: ...  # forget it without talking to it (it may not answer)
+
+
+class Connector(Protocol):
+    """Opens pools to one host and judges the transport's exceptions."""
+
+    user: str | None  # for messages; None where no account is involved
+    secret: Secret | None  # masked in every text the session writes
+    operation_timeout: int  # the longest single wait for output
+    default_timeout: float  # a call without its own timeout
+    read_retries: int
+    retry_wait_max: float
+
+    def open(self) -> Pool: ...
+    def classify(self, exc: BaseException) -> ConnectionFailed: ...
+    def is_transient(self, exc: BaseException) -> bool: ...
+    def dropped(self, exc: BaseException) -> bool: ...
+    def pool_gone(self, exc: BaseException) -> bool: ...
 
 
 class _Retry(Exception):
@@ -60,61 +95,32 @@ class _Retry(Exception):
         self.cause = cause
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Connection dropped / reset / timed out: worth one more try on a read."""
-    names = {cls.__name__ for e in exception_chain(exc) for cls in type(e).__mro__}
-    if "SSLError" in names or "AuthenticationError" in names:
-        return False
-    if "WinRMTransportError" in names:
-        return any(getattr(e, "code", None) in _TRANSIENT_HTTP for e in exception_chain(exc))
-    return bool(names & {"ConnectionError", "Timeout", "ChunkedEncodingError", "ProtocolError",
-                         "ConnectionResetError", "RemoteDisconnected", "IncompleteRead"})
-
-
-def _dropped(exc: BaseException) -> bool:
-    """An established connection was closed or reset under us (not: refused, unknown host)."""
-    names = {cls.__name__ for e in exception_chain(exc) for cls in type(e).__mro__}
-    if names & {"NewConnectionError", "NameResolutionError", "ConnectTimeout", "SSLError", "gaierror"}:
-        return False
-    return bool(names & {"RemoteDisconnected", "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError",
-                         "ChunkedEncodingError", "IncompleteRead"})
-
-
-def _pool_gone(exc: BaseException) -> bool:
-    for e in exception_chain(exc):
-        if type(e).__name__ == "WSManFaultError" and getattr(e, "code", None) in _POOL_GONE_CODES:
-            return True
-        if type(e).__name__ == "InvalidRunspacePoolStateError":
-            return True
-    return False
-
-
 class Session:
-    """A pypsrp runspace pool to ``target``; open it before use, close it at the end."""
+    """A runspace pool to ``target`` through ``connector``; open it before use, close it at the end."""
 
     def __init__(
         self,
         target: HostTarget,
-        options: ConnectOptions,
+        connector: Connector,
         *,
         mask: SecretMask | None = None,
         transcript: Transcript | None = None,
     ) -> None:
         self.target = target
-        self.options = options
+        self.connector = connector
         self.mask = mask or SecretMask()
-        self.mask.add(options.password)
+        self.mask.add(connector.secret)
         self.transcript = transcript or Transcript()
         self.last_errors: list[RemoteError] = []
         self.calls = 0  # invocations sent (for benchmarks)
-        self._pool: Any = None
-        self._wsman: Any = None
+        self._pool: Pool | None = None
         self._keys = False
-        self._trampoline: str | None = None
+        self._scripts: dict[str, str] = {}  # the fixed .ps1 files, read once
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
-        return f"<Session {self.target.label} {self.target.url} as {self.options.user} ({state})>"
+        who = f" as {self.connector.user}" if self.connector.user else ""
+        return f"<Session {self.target.label} {self.target.describe()}{who} ({state})>"
 
     def __enter__(self) -> Session:
         self.open()
@@ -134,74 +140,37 @@ class Session:
             return
         try:
             self._pool = self._open_with_retries()
-        except ConnectionFailed:
-            raise
-        except Exception as exc:  # pypsrp, requests, spnego... all mean "cannot use this host"
-            failure = classify(exc, self.target, self.options.user, self.options.auth, self.options.connect_timeout)
+        except ConnectionFailed as exc:
+            raise ConnectionFailed(self.mask.mask(str(exc)), target=self.target.label) from None
+        except Exception as exc:  # pypsrp, requests, spnego, a child process... all mean "cannot use this host"
+            failure = self.connector.classify(exc)
             log.debug("opening %s failed: %s", self.target.label, self.mask.mask(repr(exc)))
             raise ConnectionFailed(self.mask.mask(str(failure)), target=self.target.label) from None
+        self._keys = False
+        log.info("session open: %s (%s)", self.target.label, self.target.describe())
 
-    def _open_with_retries(self) -> Any:
+    def _open_with_retries(self) -> Pool:
         # only a connection dropped mid-way is retried: refused, unknown name, TLS or bad
         # credentials fail at once, so a wrong setting is reported within seconds
         for attempt in tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_dropped),
+            retry=tenacity.retry_if_exception(self.connector.dropped),
             stop=tenacity.stop_after_attempt(6),
             wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
             reraise=True,
         ):
             with attempt:
-                return self._open_pool()
+                return self.connector.open()
         raise AssertionError("unreachable")
 
-    def _open_pool(self) -> Any:
-        from pypsrp.powershell import RunspacePool
-        from pypsrp.wsman import WSMan
-
-        o = self.options
-        wsman = WSMan(
-            self.target.host,
-            port=self.target.port,
-            path="wsman",
-            ssl=self.target.scheme == "https",
-            auth=o.auth,
-            username=o.user,
-            password=o.password.reveal(),
-            cert_validation=o.cert_validation,
-            encryption=o.encryption,
-            connection_timeout=o.connect_timeout,  # type: ignore[arg-type]  # requests takes floats
-            read_timeout=o.open_timeout,  # type: ignore[arg-type]
-            operation_timeout=max(1, min(o.operation_timeout, int(o.open_timeout) - 2)),
-            no_proxy=o.no_proxy,
-            reconnection_retries=0,
-            reconnection_backoff=0.5,
-        )
-        pool = RunspacePool(wsman)
-        try:
-            pool.open()
-        except BaseException:
-            wsman.close()
-            raise
-        # open done: from now on calls may take as long as their own deadline allows
-        wsman.operation_timeout = o.operation_timeout
-        wsman.transport.read_timeout = o.read_timeout
-        self._wsman = wsman
-        self._keys = False
-        log.info("session open: %s (%s)", self.target.label, self.target.describe())
-        return pool
-
     def close(self) -> None:
-        pool, wsman = self._pool, self._wsman
-        self._pool = self._wsman = None
+        pool, self._pool = self._pool, None
         if pool is None:
             return
         try:
             pool.close()
         except Exception as exc:  # closing a broken pool must not hide the real result
             log.debug("closing the pool of %s: %s", self.target.label, one_line(str(exc)))
-        finally:
-            if wsman is not None:
-                wsman.close()
+            pool.discard()
 
     def reopen(self) -> None:
         log.info("reopening the session to %s", self.target.label)
@@ -210,17 +179,17 @@ class Session:
 
     def _discard(self) -> None:
         """Forget a broken pool without talking to it (it may not answer)."""
-        wsman = self._wsman
-        self._pool = self._wsman = None
-        if wsman is not None:
-            wsman.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.discard()
 
-    def _ensure_pool(self) -> Any:
+    def _ensure_pool(self) -> Pool:
         if self._pool is None:
             self.open()
+        assert self._pool is not None
         return self._pool
 
-    def _ensure_keys(self, pool: Any) -> None:
+    def _ensure_keys(self, pool: Pool) -> None:
         if not self._keys:
             pool.exchange_keys()
             self._keys = True
@@ -232,22 +201,26 @@ class Session:
             raise ValueError("run() needs at least one Cmd")
         return self.run_statements([tuple(cmds)], timeout=timeout, check=check)
 
-    def run_statements(self, pipelines: Sequence[Pipeline | Cmd], *, timeout: float | None = None,
+    def run_statements(self, pipelines: Sequence[Pipeline_ | Cmd], *, timeout: float | None = None,
                        check: bool = True) -> list[RemoteObject]:
         """Several statements in one invocation; their output comes back as one list."""
         statements = [p if isinstance(p, tuple) else (p,) for p in pipelines]
         if not statements or any(not p for p in statements):
             raise ValueError("run_statements() needs non-empty pipelines")
 
-        def build(ps: Any) -> None:
-            from .wire import add_pipeline
-
+        def build(ps: Pipeline) -> None:
             for i, pipeline in enumerate(statements):
                 if i:
                     ps.add_statement()
-                add_pipeline(ps, pipeline)
+                for cmd in pipeline:
+                    ps.add_cmdlet(cmd.name)
+                    for key, value in cmd.params:
+                        if key == "":  # a positional argument (native commands such as bcdedit /enum)
+                            ps.add_argument(value)
+                        else:
+                            ps.add_parameter(key, value)
 
-        keys = any(_needs_keys(cmd) for p in statements for cmd in p)
+        keys = any(_needs_keys(value) for p in statements for cmd in p for _, value in cmd.params)
         return self._call(statements, HOST, build, keys=keys, read_only=all(is_read_only(p) for p in statements),
                           timeout=timeout, check=check)
 
@@ -255,31 +228,47 @@ class Session:
                  check: bool = True) -> list[RemoteObject]:
         """Run one cmdlet inside a VM through PowerShell Direct (the fixed trampoline script)."""
         self.mask.add(cred.password)
-        script = self._trampoline_text()
 
-        def build(ps: Any) -> None:
-            from .wire import to_wire
-
-            ps.add_script(script)
+        def build(ps: Pipeline) -> None:
+            ps.add_script(self._script(TRAMPOLINE))
             ps.add_parameter("VMName", vm_name)
-            ps.add_parameter("Credential", to_wire(cred))
+            ps.add_parameter("Credential", cred)
             ps.add_parameter("Command", cmd.name)
-            ps.add_parameter("Parameters", {key: to_wire(value) for key, value in cmd.params})
+            ps.add_parameter("Parameters", dict(cmd.params))
 
         return self._call([(cmd,)], GUEST_PREFIX + vm_name, build, keys=True, read_only=cmd.is_read_only,
                           timeout=timeout, check=check)
 
-    def _trampoline_text(self) -> str:
-        if self._trampoline is None:
-            self._trampoline = resources.files(__package__).joinpath("scripts", TRAMPOLINE).read_text("utf-8")
-        return self._trampoline
+    def in_nested_guest(self, vm_name: str, cred: GuestCredential, inner_vm: str, inner_cred: GuestCredential,
+                        cmd: Cmd, timeout: float | None = None, check: bool = True) -> list[RemoteObject]:
+        """Run one cmdlet inside ``inner_vm``, a VM inside the VM ``vm_name``: PowerShell Direct
+        from the host into the L1, and from the L1 into its L2."""
+        self.mask.add(cred.password)
+        self.mask.add(inner_cred.password)
+
+        def build(ps: Pipeline) -> None:
+            ps.add_script(self._script(NESTED_TRAMPOLINE))
+            ps.add_parameter("VMName", vm_name)
+            ps.add_parameter("Credential", cred)
+            ps.add_parameter("InnerVMName", inner_vm)
+            ps.add_parameter("InnerCredential", inner_cred)
+            ps.add_parameter("Command", cmd.name)
+            ps.add_parameter("Parameters", dict(cmd.params))
+
+        return self._call([(cmd,)], f"{GUEST_PREFIX}{vm_name}{NESTED_SEP}{inner_vm}", build, keys=True,
+                          read_only=cmd.is_read_only, timeout=timeout, check=check)
+
+    def _script(self, file_name: str) -> str:
+        if file_name not in self._scripts:
+            self._scripts[file_name] = resources.files(__package__).joinpath("scripts", file_name).read_text("utf-8")
+        return self._scripts[file_name]
 
     # the invocation machinery --------------------------------------------------------------
-    def _call(self, statements: list[Pipeline], where: str, build: Callable[[Any], None], *, keys: bool,
+    def _call(self, statements: list[Pipeline_], where: str, build: Callable[[Pipeline], None], *, keys: bool,
               read_only: bool, timeout: float | None, check: bool) -> list[RemoteObject]:
         started = datetime.datetime.now(datetime.timezone.utc)
         t0 = time.monotonic()
-        budget = self.options.default_timeout if timeout is None else timeout
+        budget = self.connector.default_timeout if timeout is None else timeout
         deadline = t0 + budget
         text = "; ".join(render_pipeline(p) for p in statements)
         if where != HOST:
@@ -301,6 +290,9 @@ class Session:
         except (RemoteError, ConnectionFailed) as exc:
             error = str(exc)
             raise
+        except KeyboardInterrupt:
+            error = "interrupted"
+            raise
         finally:
             duration = time.monotonic() - t0
             for pipeline in statements:
@@ -309,15 +301,15 @@ class Session:
                     outcome="error" if error else "ok", error=error, step=self.transcript.current_step))
             log.debug("%s: %s -> %s in %.2f s", self.target.label, text, "error" if error else "ok", duration)
 
-    def _attempts(self, build: Callable[[Any], None], *, keys: bool, read_only: bool, deadline: float,
+    def _attempts(self, build: Callable[[Pipeline], None], *, keys: bool, read_only: bool, deadline: float,
                   budget: float, text: str) -> tuple[list[RemoteObject], list[RemoteError]]:
         def remaining_stop(state: tenacity.RetryCallState) -> bool:
             return time.monotonic() >= deadline
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retry),
-            stop=tenacity.stop_after_attempt(self.options.read_retries) | remaining_stop,
-            wait=tenacity.wait_exponential(multiplier=0.2, max=self.options.retry_wait_max),
+            stop=tenacity.stop_after_attempt(self.connector.read_retries) | remaining_stop,
+            wait=tenacity.wait_exponential(multiplier=0.2, max=self.connector.retry_wait_max),
             before_sleep=lambda s: log.warning("%s: retrying after %s", self.target.label,
                                                self.mask.mask(one_line(str(s.outcome.exception())))[:200]),
             reraise=True,
@@ -329,51 +321,58 @@ class Session:
             raise self._lost(exc.cause) from None
 
     def _lost(self, exc: BaseException) -> ConnectionFailed:
+        where = "" if self.target.is_local else f" to {self.target.host}:{self.target.port}"
         return ConnectionFailed(
-            self.mask.mask(f"{self.target.label}: lost the connection to {self.target.host}:{self.target.port}: "
-                           f"{one_line(str(exc))[:200]}"), target=self.target.label)
+            self.mask.mask(f"{self.target.label}: lost the connection{where}: {one_line(str(exc))[:200]}"),
+            target=self.target.label)
 
-    def _attempt(self, build: Callable[[Any], None], *, keys: bool, read_only: bool, deadline: float,
+    def _attempt(self, build: Callable[[Pipeline], None], *, keys: bool, read_only: bool, deadline: float,
                  budget: float, text: str) -> tuple[list[RemoteObject], list[RemoteError]]:
-        from pypsrp.complex_objects import PSInvocationState
-        from pypsrp.powershell import PowerShell
-
+        c = self.connector
         started = False  # True once the server has the pipeline: then only reads may be repeated
+        ps: Pipeline | None = None
         try:
             pool = self._ensure_pool()
             if keys:
                 self._with_retries(lambda: self._ensure_keys(pool))
-            ps = PowerShell(pool)
+            ps = pool.pipeline()
             build(ps)
             # why resend is safe: the Command carries the same CommandId (the pipeline id), so a
             # server that did get the first one refuses the duplicate instead of running it twice
             self._with_retries(ps.begin_invoke)
             started = True
-            while ps.state == PSInvocationState.RUNNING:
+            while ps.running:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._stop(ps)
                     raise RemoteTimeout(f"did not finish within {budget:g} s", fqid="NestedHv.Timeout",
                                         category="OperationTimeout", command=text)
-                operation_timeout = max(1, min(self.options.operation_timeout, math.ceil(left)))
-                self._with_retries(lambda: ps.poll_invoke(timeout=operation_timeout))
+                operation_timeout = max(1, min(c.operation_timeout, math.ceil(left)))
+                self._with_retries(lambda: ps.poll_invoke(timeout=operation_timeout))  # type: ignore[union-attr]
+        except KeyboardInterrupt:
+            if started and ps is not None:
+                self._stop(ps)  # Ctrl-C stops the host's pipeline too, as it would at a prompt
+            raise
+        except HostLost:
+            self._discard()  # a later call (the cleanup) starts afresh
+            raise
         except (ConnectionFailed, RemoteError):
             raise
         except Exception as exc:
-            if _pool_gone(exc) or is_transient(exc):
+            if c.pool_gone(exc) or c.is_transient(exc):
                 self._discard()  # a pool that lost a call is not trusted again
-                if read_only or (_pool_gone(exc) and not started):
+                if read_only or (c.pool_gone(exc) and not started):
                     raise _Retry(exc) from exc  # run it again from the start on a new pool
                 raise self._lost(exc) from None
             raise
-        return [from_wire(o) for o in ps.output], self._errors(ps, text)
+        return list(ps.output), self._errors(ps, text)
 
     def _with_retries(self, fn: Callable[[], Any]) -> Any:
         """Call ``fn`` again after a transient transport error (bounded, with backoff)."""
         for attempt in tenacity.Retrying(
-            retry=tenacity.retry_if_exception(is_transient),
-            stop=tenacity.stop_after_attempt(self.options.read_retries),
-            wait=tenacity.wait_exponential(multiplier=0.1, max=self.options.retry_wait_max),
+            retry=tenacity.retry_if_exception(self.connector.is_transient),
+            stop=tenacity.stop_after_attempt(self.connector.read_retries),
+            wait=tenacity.wait_exponential(multiplier=0.1, max=self.connector.retry_wait_max),
             before_sleep=lambda s: log.info("%s: transient transport error, trying again: %s", self.target.label,
                                             one_line(str(s.outcome.exception()))[:200]),
             reraise=True,
@@ -382,36 +381,30 @@ class Session:
                 return fn()
         raise AssertionError("unreachable")  # tenacity either returns or re-raises
 
-    def _stop(self, ps: Any) -> None:
+    def _stop(self, ps: Pipeline) -> None:
         try:
             ps.stop()
         except Exception as exc:  # the pipeline may have ended meanwhile, or the pool died
-            log.debug("stopping a timed-out pipeline on %s: %s", self.target.label, one_line(str(exc)))
+            log.debug("stopping a pipeline on %s: %s", self.target.label, one_line(str(exc)))
             self._discard()
 
-    def _errors(self, ps: Any, text: str) -> list[RemoteError]:
-        errors = [self._remote_error(record, text) for record in ps.streams.error]
+    def _errors(self, ps: Pipeline, text: str) -> list[RemoteError]:
+        errors = [RemoteError(self.mask.mask(e.message), fqid=e.fqid, category=e.category,
+                              target=self.mask.mask(e.target) if e.target is not None else None, command=text)
+                  for e in ps.errors]
         if ps.had_errors and not errors:
             errors.append(RemoteError("the pipeline failed without an error record", command=text))
-        for warning in getattr(ps.streams, "warning", []):
-            message = getattr(warning, "message", None) or str(warning)  # a WarningRecord's str() is None
-            log.warning("%s: %s", self.target.label, self.mask.mask(one_line(str(message))))
+        for warning in ps.warnings:
+            log.warning("%s: %s", self.target.label, self.mask.mask(one_line(warning)))
         return errors
 
-    def _remote_error(self, record: Any, text: str) -> RemoteError:
-        message = str(record) or str(getattr(record, "message", "") or "error")
-        target = getattr(record, "target_object", None)
-        target_text = None if target is None else str(convert(target))
-        return RemoteError(
-            self.mask.mask(message),
-            fqid=str(getattr(record, "fq_error", "") or ""),
-            category=category_name(getattr(record, "category", None)),
-            target=self.mask.mask(target_text) if target_text is not None else None,
-            command=text,
-        )
 
-
-def _needs_keys(cmd: Cmd) -> bool:
-    from .wire import needs_keys
-
-    return any(needs_keys(value) for _, value in cmd.params)
+def _needs_keys(value: Any) -> bool:
+    """True if sending ``value`` needs the session key (a SecureString inside)."""
+    if isinstance(value, (Secret, GuestCredential)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_needs_keys(v) for v in value)
+    if isinstance(value, dict):
+        return any(_needs_keys(v) for v in value.values())
+    return False

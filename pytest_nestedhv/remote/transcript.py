@@ -9,20 +9,21 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from .commands import Cmd, Pipeline, Switch
-from .secrets import GuestCredential, Secret
+from ..secrets import GuestCredential, Secret
 
 Outcome = Literal["ok", "error"]
 _MB, _GB = 1024**2, 1024**3
 _BARE_WORD = re.compile(r"[A-Za-z0-9/][A-Za-z0-9/_.:=-]*")
 HOST = "host"
 GUEST_PREFIX = "guest:"
+NESTED_SEP = "/"  # "guest:<l1>/<l2>": a call inside an L2, through its L1
 
 
 @dataclasses.dataclass(frozen=True)
 class TranscriptEntry:
     started: datetime.datetime
     duration_s: float
-    target: str  # "host" or "guest:<vm>"
+    target: str  # "host", "guest:<vm>" or "guest:<vm>/<inner vm>"
     pipeline: Pipeline
     outcome: Outcome
     error: str | None = None
@@ -173,5 +174,14 @@ def render_entry(entry: TranscriptEntry, names: ScriptNames, credential_user: st
         names.remote = False
     if vm is not None:
         cred = names.credential(credential_user or "")
-        line = f"Invoke-Command -VMName {ps_literal(vm, names)} -Credential {cred} -ScriptBlock {{ {line} }}"
+        outer, _, inner = vm.partition(NESTED_SEP)
+        if inner:
+            # the outer block runs in the L1: it takes the script's variables along for the inner one
+            carried = [*names.variables.values(), *(["Password"] if names.secrets else [])]
+            carry = "".join(f"${var} = $using:{var}; " for var in carried)
+            line = f"Invoke-Command -VMName {ps_literal(inner, names)} -Credential $c -ScriptBlock {{ {line} }}"
+            line = (f"Invoke-Command -VMName {ps_literal(outer, names)} -Credential {cred} -ScriptBlock "
+                    f"{{ param($c) {carry}{line} }} -ArgumentList {cred}")
+        else:
+            line = f"Invoke-Command -VMName {ps_literal(vm, names)} -Credential {cred} -ScriptBlock {{ {line} }}"
     return line

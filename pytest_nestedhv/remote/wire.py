@@ -6,21 +6,10 @@ from typing import Any
 from pypsrp.complex_objects import PSCredential
 from pypsrp.serializer import TaggedValue
 
-from .commands import Cmd, Switch
-from .secrets import GuestCredential, Secret
+from .commands import Switch
+from ..secrets import GuestCredential, Secret
 
 _INT32 = range(-(2**31), 2**31)
-
-
-def needs_keys(value: Any) -> bool:
-    """True if sending ``value`` needs the session key (a SecureString inside)."""
-    if isinstance(value, (Secret, GuestCredential)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(needs_keys(v) for v in value)
-    if isinstance(value, dict):
-        return any(needs_keys(v) for v in value.values())
-    return False
 
 
 def to_wire(value: Any) -> Any:
@@ -42,14 +31,3 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_wire(v) for k, v in value.items()}
     raise TypeError(f"cannot send a {type(value).__name__}")
-
-
-def add_pipeline(ps: Any, pipeline: tuple[Cmd, ...]) -> None:
-    """Append one statement: each cmdlet with its named parameters."""
-    for cmd in pipeline:
-        ps.add_cmdlet(cmd.name)
-        for key, value in cmd.params:
-            if key == "":  # a positional argument (native commands such as bcdedit /enum)
-                ps.add_argument(to_wire(value))
-            else:
-                ps.add_parameter(key, to_wire(value))

@@ -143,7 +143,7 @@ def write_bundle(root: Path, host: HostRecord, run: RunRecord, mask: SecretMask)
         "facts.json": json.dumps({"host": host.label, "build": host.build_text, "run_id": run.run_id,
                                   "facts": host.facts, "vm": host.vm, "guest": host.guest},
                                  indent=2, sort_keys=True, default=str) + "\n",
-        "junit.xml": render_junit(host, tests, mask, timestamp=run.started),
+        "junit.xml": render_junit(host, tests, mask, timestamp=run.started, run_id=run.run_id),
     }
     for name, events in sorted(event_groups(host.events).items()):
         texts[f"events/{name}.json"] = json.dumps(events, indent=2, default=str) + "\n"

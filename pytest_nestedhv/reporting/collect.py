@@ -116,7 +116,8 @@ def discover(item: pytest.Item) -> HostContext | None:
             ctx.description = describe() if callable(describe) else ""
             ctx.spec = str(getattr(value.target, "spec", "") or "")
             for attr, kind in (("facts", HostFacts), ("host_facts", HostFacts), ("lab", None)):
-                inner = getattr(value, attr, None)
+                # stored values only: a property (HyperVHost.facts) would call the host
+                inner = vars(value).get(attr) if hasattr(value, "__dict__") else getattr(value, attr, None)
                 if inner is not None and (kind is None or isinstance(inner, kind)):
                     setattr(ctx, "lab" if kind is None else "host_facts", inner)
     if not ctx.label and ctx.lab is not None:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from ..hyperv.eventlog import event_queries
 from ..hyperv.ports import flatten
 from ..remote.commands import Cmd
 from ..remote.secrets import SecretMask
@@ -21,15 +22,6 @@ from .wire import iso
 
 log = logging.getLogger("pytest_nestedhv.reporting")
 
-HYPERVISOR_PROVIDER = "Microsoft-Windows-Hyper-V-Hypervisor"
-# nested-facts.md section 3: the logs worth collecting on failure
-HYPERV_LOGS = (
-    "Microsoft-Windows-Hyper-V-Worker-Admin",
-    "Microsoft-Windows-Hyper-V-VMMS-Admin",
-    "Microsoft-Windows-Hyper-V-Hypervisor-Operational",
-    "Microsoft-Windows-Hyper-V-Compute-Admin",
-)
-MAX_EVENTS = 50
 # assumption: host and controller clocks agree within this margin
 CLOCK_MARGIN = datetime.timedelta(minutes=2)
 HOST_TIMEOUT_S = 30.0
@@ -38,12 +30,7 @@ STEP = REPORT_STEP_PREFIX + "events"
 
 
 def queries(since: datetime.datetime) -> list[Cmd]:
-    start = (since - CLOCK_MARGIN).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    cmds = [Cmd.of("Get-WinEvent", FilterHashtable={"LogName": name, "StartTime": start}, MaxEvents=MAX_EVENTS)
-            for name in HYPERV_LOGS]
-    cmds.append(Cmd.of("Get-WinEvent", FilterHashtable={
-        "LogName": "System", "ProviderName": HYPERVISOR_PROVIDER, "StartTime": start}, MaxEvents=MAX_EVENTS))
-    return cmds
+    return event_queries(since - CLOCK_MARGIN)
 
 
 def to_record(obj: Any, machine: str, mask: SecretMask, test: str | None) -> EventRecord | None:

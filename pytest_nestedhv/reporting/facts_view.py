@@ -32,6 +32,7 @@ def host_rows(host: HostRecord) -> list[tuple[str, str]]:
         rows += [
             ("Build", host.build_text),
             ("BuildLabEx", str(f.get("build_lab_ex") or "")),
+            *([("Windows Insider flight", str(f["flight"]))] if f.get("flight") else []),
             ("Edition", " / ".join(str(x) for x in (f.get("product_name"), f.get("edition_id"),
                                                       f.get("installation_type")) if x)),
             ("CPU", " ".join(str(x) for x in (f.get("cpu_vendor"), f.get("cpu_name")) if x)),

@@ -1,23 +1,70 @@
-"""What the history says: the build x requirement matrix, first failing builds, flaky tests,
-and "newly failing since build X" for the current run. Pure functions over HistoryRow."""
+"""What the history says, as pure functions over a History.
+
+Per host and requirement (or test id, for tests without one), outcomes by build and run:
+- a build's verdict is "passed" or "failed" when all its judged runs agree, "flaky" when they
+  disagree (one build disagreeing with itself), "skipped" when none was judged;
+- a regression window opens at a failed build and closes at the next passed build ("broke in
+  A, fixed in B"); still open, it is "still failing" and its first build is the first failing build;
+- flaky and skipped builds neither open nor close a window.
+Per host and lab step, the durations of the runs where the step succeeded, by build; a build is
+a slowdown when its median is more than ``factor`` times the median of up to five earlier builds'
+medians (and at least a second more: sub-second steps jitter).
+Builds sort numerically: build, then UBR.
+"""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
-from html import escape
+import statistics
+from collections.abc import Sequence
+from typing import Any
 
-from .history_store import HistoryRow
+from .history_store import History, HistoryRow, RunRow
 
 BAD = ("failed", "error")
 GOOD = ("passed",)
-OUTCOME_COLOURS = {"passed": "#c8e6c9", "failed": "#ffcdd2", "error": "#ffab91", "skipped": "#eeeeee"}
+DEFAULT_SLOWDOWN_FACTOR = 1.5
+BASELINE_BUILDS = 5
+# a step must also be this many seconds slower: sub-second steps jitter by more than 1.5x between runs
+NOISE_FLOOR_S = 1.0
+
+BuildKey = tuple[int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """One run's outcome of one requirement."""
+
+    run_id: str
+    outcome: str
+    started: str  # when the run started (ISO 8601)
+    report: str | None = None
+    bundle: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class BuildResult:
     build_text: str
-    build_key: tuple[int, int]
-    outcome: str
+    build_key: BuildKey
+    runs: tuple[RunOutcome, ...]  # oldest first
+
+    @property
+    def verdict(self) -> str:
+        judged = {r.outcome in BAD for r in self.runs if r.outcome in BAD + GOOD}
+        if not judged:
+            return "skipped"
+        if len(judged) == 2:
+            return "flaky"
+        return "failed" if judged == {True} else "passed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    broke: str  # the first failed build
+    fixed: str | None  # the next passed build; None: still failing
+    after: str | None = None  # the last passed build before it; None: it never passed before
+
+    def text(self) -> str:
+        return f"broke in {self.broke}, " + (f"fixed in {self.fixed}" if self.fixed else "still failing")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,48 +72,140 @@ class TestHistory:
     host: str
     key: str  # the requirement id, or the test id for tests without one
     test_id: str
-    results: tuple[BuildResult, ...]  # one per build, oldest build first (the last run of that build)
+    results: tuple[BuildResult, ...]  # oldest build first
 
     @property
     def current(self) -> str:
-        return self.results[-1].outcome if self.results else ""
+        """The newest build's verdict."""
+        return self.results[-1].verdict if self.results else ""
+
+    @property
+    def regressions(self) -> tuple[Window, ...]:
+        windows: list[Window] = []
+        broke: str | None = None
+        broke_after: str | None = None
+        last_pass: str | None = None
+        for result in self.results:
+            verdict = result.verdict
+            if verdict == "failed" and broke is None:
+                broke, broke_after = result.build_text, last_pass
+            elif verdict == "passed":
+                if broke is not None:
+                    windows.append(Window(broke, result.build_text, broke_after))
+                    broke = None
+                last_pass = result.build_text
+        if broke is not None:
+            windows.append(Window(broke, None, broke_after))
+        return tuple(windows)
 
     @property
     def first_failing_build(self) -> str | None:
-        """The earliest build of the failure run that reaches the newest build, if it is failing now."""
-        if self.current not in BAD:
-            return None
-        first = None
-        for result in reversed(self.results):
-            if result.outcome in BAD:
-                first = result.build_text
-            elif result.outcome in GOOD:
-                break
-        return first
+        """The first build of the window that is still open (failing now), else None."""
+        windows = self.regressions
+        return windows[-1].broke if windows and windows[-1].fixed is None else None
 
     @property
-    def flips(self) -> int:
-        judged = [r.outcome in BAD for r in self.results if r.outcome in BAD + GOOD]
-        return sum(1 for a, b in zip(judged, judged[1:]) if a != b)
+    def flaky_builds(self) -> tuple[str, ...]:
+        return tuple(r.build_text for r in self.results if r.verdict == "flaky")
 
     @property
     def flaky(self) -> bool:
-        """Went both ways: passed after failing and failed after passing (or back and forth more)."""
-        return self.flips >= 2
+        return bool(self.flaky_builds)
 
 
-def histories(rows: Iterable[HistoryRow]) -> list[TestHistory]:
-    latest: dict[tuple[str, str], dict[tuple[int, int], tuple[HistoryRow, int]]] = {}
-    for index, row in enumerate(rows):
-        key = (row.host, row.requirement or row.test_id)
-        latest.setdefault(key, {})[row.build_key] = (row, index)  # a later run of a build replaces it
+def _runs_by_key(history: History) -> dict[tuple[str, str], RunRow]:
+    return {(r.host, r.run_id): r for r in history.runs}
+
+
+def histories(history: History) -> list[TestHistory]:
+    runs = _runs_by_key(history)
+    grouped: dict[tuple[str, str], list[HistoryRow]] = {}
+    for row in history.results:
+        grouped.setdefault((row.host, row.requirement or row.test_id), []).append(row)
     out = []
-    for (host, key), per_build in sorted(latest.items()):
-        ordered = sorted(per_build.items())
-        newest_row = max((r for r, _ in per_build.values()), key=lambda r: r.time)
-        out.append(TestHistory(host, key, newest_row.test_id, tuple(
-            BuildResult(row.build_text, bk, row.outcome) for bk, (row, _) in ordered)))
+    for (host, key), rows in sorted(grouped.items()):
+        by_build: dict[BuildKey, list[tuple[str, RunOutcome]]] = {}
+        texts: dict[BuildKey, str] = {}
+        for row in rows:
+            run = runs.get((host, row.run_id))
+            started = run.started if run else row.time
+            by_build.setdefault(row.build_key, []).append((started, RunOutcome(
+                row.run_id, row.outcome, started, run.report if run else None, run.bundle if run else None)))
+            texts[row.build_key] = row.build_text
+        newest = max(rows, key=lambda r: (r.build_key, r.time))
+        out.append(TestHistory(host, key, newest.test_id, tuple(
+            BuildResult(texts[bk], bk, tuple(o for _, o in sorted(items, key=lambda x: x[0])))
+            for bk, items in sorted(by_build.items()))))
     return out
+
+
+# ------------------------------------------------------------------ step timings
+
+
+@dataclasses.dataclass(frozen=True)
+class Slowdown:
+    build: str
+    seconds: float  # the build's median duration
+    baseline: float  # median of up to five earlier builds' medians
+    baseline_builds: tuple[str, ...]
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.baseline if self.baseline else float("inf")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepHistory:
+    host: str
+    step: str
+    durations: tuple[tuple[BuildKey, str, tuple[float, ...]], ...]  # by build, oldest first; ok runs only
+    slowdowns: tuple[Slowdown, ...]
+
+    def median(self, key: BuildKey) -> float | None:
+        for build_key, _, seconds in self.durations:
+            if build_key == key:
+                return statistics.median(seconds)
+        return None
+
+
+def slowdowns(durations: Sequence[tuple[BuildKey, str, Sequence[float]]], factor: float,
+              window: int = BASELINE_BUILDS, floor: float = NOISE_FLOOR_S) -> tuple[Slowdown, ...]:
+    """Builds whose median is more than ``factor`` x the median of the previous ``window`` builds' medians
+    (and more than ``floor`` seconds above it)."""
+    medians = [(text, statistics.median(seconds)) for _, text, seconds in durations if seconds]
+    out = []
+    for i, (text, seconds) in enumerate(medians):
+        earlier = medians[max(0, i - window):i]
+        if not earlier:
+            continue
+        baseline = statistics.median(s for _, s in earlier)
+        if seconds > factor * baseline and seconds - baseline > floor:
+            out.append(Slowdown(text, seconds, baseline, tuple(t for t, _ in earlier)))
+    return tuple(out)
+
+
+def step_histories(history: History, factor: float = DEFAULT_SLOWDOWN_FACTOR) -> list[StepHistory]:
+    runs = _runs_by_key(history)
+    grouped: dict[tuple[str, str], dict[BuildKey, list[tuple[str, float]]]] = {}
+    texts: dict[BuildKey, str] = {}
+    order: dict[tuple[str, str], int] = {}
+    for index, step in enumerate(history.steps):
+        run = runs.get((step.host, step.run_id))
+        if run is None or not step.ok:
+            continue  # a failed step's duration says how it failed, not how fast it is
+        key = (step.host, step.step)
+        order.setdefault(key, index)
+        grouped.setdefault(key, {}).setdefault(run.build_key, []).append((run.started, step.duration))
+        texts[run.build_key] = run.build_text
+    out = []
+    for (host, name), per_build in sorted(grouped.items(), key=lambda kv: (kv[0][0], order[kv[0]])):
+        durations = tuple((bk, texts[bk], tuple(round(s, 3) for _, s in sorted(items)))
+                          for bk, items in sorted(per_build.items()))
+        out.append(StepHistory(host, name, durations, slowdowns(durations, factor)))
+    return out
+
+
+# ------------------------------------------------------------------ newly failing (the current run)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +217,7 @@ class NewlyFailing:
 
 
 def newly_failing(previous: Sequence[HistoryRow], current: Sequence[HistoryRow]) -> list[NewlyFailing]:
-    """Tests failing now whose same host passed them on the latest earlier build in the history."""
+    """Tests failing now whose same host passed them in every run of the latest earlier build."""
     out = []
     for row in current:
         if row.outcome not in BAD:
@@ -86,67 +225,50 @@ def newly_failing(previous: Sequence[HistoryRow], current: Sequence[HistoryRow])
         key = row.requirement or row.test_id
         earlier = [p for p in previous
                    if p.host == row.host and (p.requirement or p.test_id) == key and p.build_key < row.build_key]
-        if not earlier:
+        judged = [p for p in earlier if p.outcome in BAD + GOOD]
+        if not judged:
             continue
-        last_build = max(p.build_key for p in earlier)
-        last = [p for p in earlier if p.build_key == last_build][-1]
-        if last.outcome in GOOD:
-            out.append(NewlyFailing(row.host, key, row.build_text, last.build_text))
+        last_build = max(p.build_key for p in judged)
+        last = [p for p in judged if p.build_key == last_build]
+        if all(p.outcome in GOOD for p in last):
+            out.append(NewlyFailing(row.host, key, row.build_text, last[0].build_text))
     return out
 
 
-# ------------------------------------------------------------------ history.html
-
-_CSS = """
-body { font-family: sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; margin-bottom: 1.5em; }
-th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: left; font-size: 13px; }
-th { background: #f3f3f3; }
-td.passed { background: #c8e6c9; } td.failed { background: #ffcdd2; }
-td.error { background: #ffab91; } td.skipped { background: #eeeeee; } td.none { background: #fff; color: #999; }
-.flaky { color: #8e24aa; font-weight: bold; }
-"""
+# ------------------------------------------------------------------ JSON
 
 
-def render_history_html(rows: Sequence[HistoryRow], *, title: str = "pytest-nestedhv history") -> str:
-    hist = histories(rows)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        f"<p>{len(rows)} results from {len({r.run_id for r in rows})} runs.</p>",
-    ]
-    if not rows:
-        parts.append('<p id="empty">No runs recorded yet.</p>')
-    for host in sorted({h.host for h in hist}):
-        mine = [h for h in hist if h.host == host]
-        builds = sorted({(r.build_key, r.build_text) for h in mine for r in h.results})
-        parts.append(f"<h2>{escape(host)}</h2>")
-        parts.append(f'<table class="matrix" data-host="{escape(host)}"><thead><tr><th>requirement</th>')
-        parts += [f"<th>{escape(text)}</th>" for _, text in builds]
-        parts.append("<th>first failing build</th><th>flaky</th></tr></thead><tbody>")
-        for h in mine:
-            by_build = {r.build_key: r.outcome for r in h.results}
-            parts.append(f'<tr data-key="{escape(h.key)}"><th>{escape(h.key)}</th>')
-            for key, text in builds:
-                outcome = by_build.get(key)
-                cls = outcome or "none"
-                parts.append(f'<td class="{escape(cls)}" data-build="{escape(text)}">{escape(outcome or "-")}</td>')
-            parts.append(f'<td class="first-failing">{escape(h.first_failing_build or "")}</td>')
-            parts.append(f'<td>{"<span class=flaky>flaky</span>" if h.flaky else ""}</td></tr>')
-        parts.append("</tbody></table>")
-    failing = [h for h in hist if h.first_failing_build]
-    parts.append('<h2>Failing now</h2><table id="failing"><thead><tr><th>host</th><th>requirement</th>'
-                 "<th>test</th><th>first failing build</th></tr></thead><tbody>")
-    for h in failing:
-        parts.append(f"<tr><td>{escape(h.host)}</td><td>{escape(h.key)}</td><td>{escape(h.test_id)}</td>"
-                     f"<td>{escape(h.first_failing_build or '')}</td></tr>")
-    parts.append("</tbody></table>")
-    parts.append('<h2>Flaky (flip between builds)</h2><table id="flaky"><thead><tr><th>host</th>'
-                 "<th>requirement</th><th>outcomes by build</th></tr></thead><tbody>")
-    for h in (h for h in hist if h.flaky):
-        seq = ", ".join(f"{r.build_text}: {r.outcome}" for r in h.results)
-        parts.append(f"<tr><td>{escape(h.host)}</td><td>{escape(h.key)}</td><td>{escape(seq)}</td></tr>")
-    parts.append("</tbody></table></body></html>")
-    return "\n".join(parts) + "\n"
+def host_runs(history: History, host: str) -> list[RunRow]:
+    return sorted((r for r in history.runs if r.host == host), key=lambda r: (r.build_key, r.started))
+
+
+def history_json(history: History, factor: float = DEFAULT_SLOWDOWN_FACTOR) -> dict[str, Any]:
+    """``{"hosts": {LABEL: {"builds", "requirements", "steps"}}, "slowdown_factor"}``; builds as BUILD.UBR."""
+    tests = histories(history)
+    steps = step_histories(history, factor)
+    hosts: dict[str, Any] = {}
+    for label in sorted({r.host for r in history.runs} | {t.host for t in tests}):
+        builds: dict[str, Any] = {}
+        for run in host_runs(history, label):
+            build = builds.setdefault(run.build_text, {"flight": None, "branch": None, "runs": []})
+            build["flight"] = run.flight or build["flight"]
+            build["branch"] = run.branch or build["branch"]
+            build["runs"].append({"run": run.run_id, "started": run.started,
+                                  "report": run.report, "bundle": run.bundle})
+        requirements = {t.key: {
+            "test_id": t.test_id,
+            "outcomes": {r.build_text: [{"run": o.run_id, "outcome": o.outcome, "started": o.started}
+                                        for o in r.runs] for r in t.results},
+            "verdicts": {r.build_text: r.verdict for r in t.results},
+            "first_failing_build": t.first_failing_build,
+            "regressions": [{"broke": w.broke, "fixed": w.fixed, "after": w.after} for w in t.regressions],
+            "flaky_builds": list(t.flaky_builds),
+        } for t in tests if t.host == label}
+        step_part = {s.step: {
+            "durations": {text: list(seconds) for _, text, seconds in s.durations},
+            "slowdowns": [{"build": d.build, "seconds": round(d.seconds, 3), "baseline": round(d.baseline, 3),
+                           "ratio": round(d.ratio, 2), "baseline_builds": list(d.baseline_builds)}
+                          for d in s.slowdowns],
+        } for s in steps if s.host == label}
+        hosts[label] = {"builds": builds, "requirements": requirements, "steps": step_part}
+    return {"hosts": hosts, "slowdown_factor": factor}

@@ -22,7 +22,9 @@ from ..remote.secrets import SecretMask
 from . import history_store
 from .aggregate import RunCollector
 from .collect import PAYLOAD_ATTR, WorkerState, build_payload, finding_of, set_junit_properties
+from .history_view import DEFAULT_SLOWDOWN_FACTOR
 from .html import environment, report_title, summary, test_extra
+from .junit import host_properties, run_properties
 from .verdict import count_by_host, count_ids_by_host
 from .writer import HISTORY_DB, HISTORY_HTML, Written, write_reports
 
@@ -103,11 +105,14 @@ def use_xunit1(config: pytest.Config) -> None:
 
 class ReportingPlugin:
     def __init__(self, config: pytest.Config, mask: SecretMask, root: Path, *, run_id: str = "",
-                 labels: tuple[str, ...] = (), controller: bool = True,
+                 labels: tuple[str, ...] = (), controller: bool = True, history: Path | None = None,
+                 slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR,
                  reproduce: dict[str, dict[str, Any]] | None = None) -> None:
         self.config = config
         self.mask = mask
         self.root = root
+        self.history = history if history is not None else root / HISTORY_DB
+        self.slowdown_factor = slowdown_factor
         self.labels = labels
         self.controller = controller
         self.state = WorkerState()
@@ -175,18 +180,50 @@ class ReportingPlugin:
         self.html_report = report
         report.title = report_title(self.labels)
 
+    @pytest.hookimpl(tryfirst=True)  # before pytest's junitxml writes its file: the run's properties go in it
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.collector is None:
             return
         interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) or bool(session.shouldstop)
         run = self.collector.finish(int(exitstatus), interrupted)
         try:
-            self.written = write_reports(run, self.root, self.mask)
+            self.written = write_reports(run, self.root, self.mask, history=self.history, report=self._html_path(),
+                                         slowdown_factor=self.slowdown_factor)
         except (OSError, history_store.HistoryError) as err:
             self.error = self.mask.mask(" ".join(str(err).split()))
+        self._junit_properties(run)
         if self.html_report is not None:
             self.html_report.title = report_title(self.labels or tuple(run.hosts), run)
         self._environment(run)
+
+    def _html_path(self) -> Path | None:
+        path = getattr(self.config.option, "htmlpath", None)
+        return Path(path).resolve() if path else None
+
+    def _junit_properties(self, run: Any) -> None:
+        """The run's id, date, report paths and step timings as testsuite properties of junit.xml."""
+        from _pytest.junitxml import xml_key  # why: the LogXML object is only reachable through its stash key
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        base = Path(xml.logfile).resolve().parent
+
+        def rel(path: Path | None) -> str | None:
+            if path is None:
+                return None
+            try:
+                return Path(os.path.relpath(path.resolve(), base)).as_posix()
+            except ValueError:  # another drive on Windows
+                return str(path.resolve())
+
+        html = self._html_path()
+        props = run_properties(run.run_id, run.started, report=rel(html))
+        bundles = {b.folder.name: b.zip_path for b in (self.written.bundles if self.written else ())}
+        for host in run.hosts.values():
+            props += host_properties(host, bundle=rel(bundles.get(host.safe_label)))
+        for name, value in props:
+            xml.add_global_property(name, self.mask.mask(value))
 
     def _environment(self, run: Any) -> None:
         try:
@@ -219,19 +256,37 @@ class ReportingPlugin:
                 f" (passed on {item.passed_on})", yellow=True)
         for bundle in self.written.bundles:
             terminalreporter.write_line(f"nestedhv feedback bundle: {bundle.zip_path}")
-        terminalreporter.write_line(f"nestedhv history: {self.root / HISTORY_HTML}")
+        if self.written.history_note:
+            terminalreporter.write_line(f"nestedhv: {self.written.history_note}", yellow=True)
+        terminalreporter.write_line(f"nestedhv history: {self.root / HISTORY_HTML} (database {self.history})")
 
 
 def _summary(run: Any, newly: Any, mask: SecretMask) -> list[str]:
     return summary(run, newly, mask)
 
 
+def check_history(path: Path) -> Path:
+    """--nested-history: a history of ours (or nothing yet) in a folder that can be created."""
+    try:
+        history_store.check(path)
+    except history_store.HistoryError as err:
+        raise pytest.UsageError(f"--nested-history: {err}") from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise pytest.UsageError(f"--nested-history {path}: cannot create its folder ({err.strerror or err}); "
+                                "give a path in a writable directory") from None
+    return path
+
+
 def register(config: pytest.Config, mask: SecretMask, report_dir: Path | str, *, run_id: str = "",
-             labels: tuple[str, ...] = (), caller: object | None = None,
+             labels: tuple[str, ...] = (), caller: object | None = None, history: Path | None = None,
+             slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR,
              reproduce: dict[str, dict[str, Any]] | None = None) -> ReportingPlugin:
     """Set up the reports for this run. On an xdist worker only the collection side is active.
 
-    ``caller`` is the plugin whose pytest_configure calls this (default: pytest_nestedhv.plugin)."""
+    ``caller`` is the plugin whose pytest_configure calls this (default: pytest_nestedhv.plugin);
+    ``history`` the history database (default: REPORT_DIR/history.sqlite)."""
     existing = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if existing is not None:
         return existing  # type: ignore[no-any-return]
@@ -239,13 +294,10 @@ def register(config: pytest.Config, mask: SecretMask, report_dir: Path | str, *,
     root = Path(report_dir)
     if controller:
         check_report_dir(root)
-        try:
-            history_store.check(root / HISTORY_DB)
-        except history_store.HistoryError as err:
-            raise pytest.UsageError(str(err)) from None
+        check_history(history if history is not None else root / HISTORY_DB)
         owns_junit = ensure_outputs(config, root, caller)
     plugin = ReportingPlugin(config, mask, root, run_id=run_id, labels=labels, controller=controller,
-                             reproduce=reproduce)
+                             history=history, slowdown_factor=slowdown_factor, reproduce=reproduce)
     plugin.owns_junit = controller and owns_junit
     config.pluginmanager.register(plugin, PLUGIN_NAME)
     return plugin

@@ -2,11 +2,14 @@
 
     python -m pytest_nestedhv.sim serve --scenario NAME|PATH [--port N] [--host ADDR] [--http]
         [--auth basic|ntlm|negotiate] [--user U] --state FILE
+    python -m pytest_nestedhv.sim serve --stdio --scenario NAME|PATH [--state FILE]
     python -m pytest_nestedhv.sim state --state FILE
 
 ``serve`` takes the password from NESTED_HOST_PASSWORD, reloads the model from the state file
 when it exists (a host outlives a test run), saves it after every change, prints one line
 (the URL, and for HTTPS the CA file clients must trust) and serves until SIGTERM/SIGINT.
+``serve --stdio`` is what ``powershell.exe -s`` is on that host: PSRP over stdin/stdout (the
+out-of-process transport) until the client closes the pool or its input; no account, no port.
 """
 from __future__ import annotations
 
@@ -32,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve WinRM until SIGTERM/SIGINT")
     serve.add_argument("--scenario", required=True, help="a shipped scenario name or a scenario .toml file")
-    serve.add_argument("--state", required=True, type=Path, help="model state file (created, reloaded, kept current)")
+    serve.add_argument("--state", type=Path, help="model state file (created, reloaded, kept current); "
+                                                  "required unless --stdio")
+    serve.add_argument("--stdio", action="store_true",
+                       help="serve PSRP on stdin/stdout as powershell.exe -s does, instead of WinRM")
     serve.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
@@ -43,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_world(scenario_name: str, state_path: Path) -> Any:
+def _load_world(scenario_name: str, state_path: Path | None) -> Any:
     from .model.world import World
     from .scenario import ScenarioError, load_scenario
 
@@ -51,7 +57,7 @@ def _load_world(scenario_name: str, state_path: Path) -> Any:
         scenario = load_scenario(scenario_name)
     except ScenarioError as exc:
         raise CliError(str(exc)) from None
-    if state_path.exists():
+    if state_path is not None and state_path.exists():
         try:
             return World.load(state_path)
         except (ValueError, KeyError, TypeError, OSError) as exc:
@@ -62,17 +68,16 @@ def _load_world(scenario_name: str, state_path: Path) -> Any:
         raise CliError(f"{scenario_name}: {exc}") from None
 
 
-def serve(args: argparse.Namespace) -> int:
-    from .powershell.engine import Engine
-    from .server import Faults, SimServer
+def _elevated(scenario_name: str) -> bool:
+    from .scenario import load_scenario
 
-    password = os.environ.get(PASSWORD_ENV)
-    if not password:
-        raise CliError(f"{PASSWORD_ENV} is not set: it holds the password of --user {args.user}")
-    if not 0 <= args.port <= 65535:
-        raise CliError(f"--port {args.port}: not a TCP port")
-    world = _load_world(args.scenario, args.state)
-    state_path: Path = args.state
+    return bool(load_scenario(scenario_name).host.elevated)  # already checked by _load_world
+
+
+def _track_state(world: Any, state_path: Path | None) -> None:
+    """Save now and after every change (nothing without --state)."""
+    if state_path is None:
+        return
 
     def save() -> None:
         world.save(state_path)
@@ -83,8 +88,43 @@ def serve(args: argparse.Namespace) -> int:
         raise CliError(f"{state_path}: cannot write the state file: {exc.strerror or exc}") from None
     world.on_change = save
 
+
+def serve_stdio(args: argparse.Namespace) -> int:
+    from .powershell.engine import Engine
+    from .server.stdio import serve_stdio as serve_packets
+
+    world = _load_world(args.scenario, args.state)
+    _track_state(world, args.state)
+    engine = Engine(world, elevated=_elevated(args.scenario))
+    # why: a ^C at the client's console reaches this process too; the client stops pipelines
+    # with the transport's Signal packet, as it does with powershell.exe
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return serve_packets(engine, sys.stdin.buffer, sys.stdout.buffer)
+    finally:
+        world.on_change = None
+        if args.state is not None:
+            world.save(args.state)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from .powershell.engine import Engine
+    from .server import Faults, SimServer
+
+    if args.stdio:
+        return serve_stdio(args)
+    if args.state is None:
+        raise CliError("--state is required (a file for the model's state), unless --stdio")
+    password = os.environ.get(PASSWORD_ENV)
+    if not password:
+        raise CliError(f"{PASSWORD_ENV} is not set: it holds the password of --user {args.user}")
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"--port {args.port}: not a TCP port")
+    world = _load_world(args.scenario, args.state)
+    _track_state(world, args.state)
+
     server = SimServer(
-        Engine(world),
+        Engine(world, elevated=_elevated(args.scenario)),
         users={args.user: password},
         host=args.host,
         port=args.port,
@@ -109,7 +149,7 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         server.stop()
         world.on_change = None
-        save()
+        world.save(args.state)
     return 0
 
 

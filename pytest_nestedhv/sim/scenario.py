@@ -47,6 +47,12 @@ class HostSpec:
     # the host's virtual switch: "default" (External on Server, the NAT "Default Switch" on Client),
     # "internal" (an Internal switch without NAT: its VMs get no address), "none"
     vswitch: str = dataclasses.field(default="default", metadata=_choice("default", "internal", "none"))
+    # Windows Insider channel: "" (not enrolled: no WindowsSelfHost\Applicability key) or the BranchName
+    flight: str = dataclasses.field(default="", metadata=_choice("", "CanaryChannel", "Dev", "Beta", "ReleasePreview"))
+    branch: str = "ge_release"  # BuildBranch, and the branch part of BuildLab/BuildLabEx
+    # false: the prompt that runs PowerShell is not elevated and the user is not in "Hyper-V
+    # Administrators": every Hyper-V cmdlet on the host answers with Windows' permission error
+    elevated: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +101,8 @@ class FaultSpec:
     # platform regressions, for showing that the suite catches them (see scenarios/README.md)
     accept_toggle_while_running: bool = False
     ignore_expose_extensions: bool = False
+    refuse_nested_checkpoint: bool = False
+    accept_memory_change_while_running: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ wiring (sim start, NTLM over HTTPS with the run's CA, fixture) and nothing of th
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ import pytest_nestedhv.remote.hosts  # noqa: F401,E402
 import pytest_nestedhv.remote.session  # noqa: F401,E402
 import pytest_nestedhv.remote.wire  # noqa: F401,E402
 
-from pytest_nestedhv.remote import hosts
+from pytest_nestedhv.remote import backends
+from pytest_nestedhv.remote.backends.sim import SimBackend
 from pytest_nestedhv.sim.server import SimServer
 from pytest_nestedhv.sim.server.echo_engine import EchoEngine
 
@@ -25,17 +27,19 @@ GUEST_PW = "Sim-Guest-Passw0rd!"  # the flaky-network scenario's guest password
 
 
 @pytest.fixture
-def echo_sim(monkeypatch: pytest.MonkeyPatch) -> list[SimServer]:
+def echo_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SimServer]]:
     started: list[SimServer] = []
 
-    def start(scenario: Any, password: Any) -> SimServer:
-        server = SimServer(EchoEngine(), users={hosts.SIM_USER: password.reveal()}, auth=hosts.SIM_AUTH).start()
-        started.append(server)
-        return server
+    class Recording(SimBackend):
+        def open(self, *args: Any) -> Any:
+            opened = super().open(*args)
+            started.append(opened.server)
+            return opened
 
-    monkeypatch.setattr(hosts, "_start_sim", start)
+    backends.register("sim", Recording(make_engine=lambda scenario: EchoEngine()))
     monkeypatch.delenv("NESTED_HOST", raising=False)
-    return started
+    yield started
+    backends.unregister("sim")
 
 
 TESTS = """
@@ -59,7 +63,8 @@ def test_only_sim(nested_host):
     assert nested_host.target.is_sim
 
 def test_same_session(nested_host, request):
-    assert nested_host is get_state(request.config).hosts.get(nested_host.label)
+    # the fixture's typed handle rides on the pool's one open session for that host
+    assert nested_host.session is get_state(request.config).hosts.get(nested_host.label).session
 """
 
 
@@ -85,14 +90,11 @@ def test_collect_only_connects_nothing(pytester: pytest.Pytester, echo_sim: list
 
 
 XDIST_CONFTEST = """
-from pytest_nestedhv.remote import hosts
-from pytest_nestedhv.sim.server import SimServer
+from pytest_nestedhv.remote import backends
+from pytest_nestedhv.remote.backends.sim import SimBackend
 from pytest_nestedhv.sim.server.echo_engine import EchoEngine
 
-def _start(scenario, password):
-    return SimServer(EchoEngine(), users={hosts.SIM_USER: password.reveal()}, auth=hosts.SIM_AUTH).start()
-
-hosts._start_sim = _start
+backends.register("sim", SimBackend(make_engine=lambda scenario: EchoEngine()))
 """
 
 XDIST_TESTS = """

@@ -10,7 +10,8 @@ import pytest
 from pytest_nestedhv.config import parse_host
 from pytest_nestedhv.remote import Cmd, GuestCredential, RemoteError, RemoteTimeout, Secret
 from pytest_nestedhv.remote.errors import ConnectionFailed
-from pytest_nestedhv.remote.session import ConnectOptions, Session
+from pytest_nestedhv.remote.backends.winrm import ConnectOptions, WinRMConnector
+from pytest_nestedhv.remote.session import Session
 from pytest_nestedhv.remote.transcript import ScriptNames, render_entry
 from pytest_nestedhv.sim.server import Faults, SimServer
 from pytest_nestedhv.sim.server.echo_engine import EchoEngine
@@ -22,7 +23,7 @@ def _session(server: SimServer, **options: object) -> Session:
     target = parse_host("sim").at("127.0.0.1", server.port)
     opts = ConnectOptions(user=USER, password=Secret(PW), auth="ntlm", cert_validation=str(server.ca_path),
                           no_proxy=True, **options)  # type: ignore[arg-type]
-    return Session(target, opts)
+    return Session(target, WinRMConnector(target, opts))
 
 
 @pytest.fixture
@@ -129,8 +130,8 @@ def test_reopens_a_pool_that_is_gone(session: Session) -> None:
 
 def test_wrong_password_is_one_line(server: SimServer) -> None:
     target = parse_host("sim").at("127.0.0.1", server.port)
-    s = Session(target, ConnectOptions(user=USER, password=Secret("Wrong-1234"), auth="ntlm",
-                                       cert_validation=str(server.ca_path), no_proxy=True))
+    s = Session(target, WinRMConnector(target, ConnectOptions(user=USER, password=Secret("Wrong-1234"), auth="ntlm",
+                                                              cert_validation=str(server.ca_path), no_proxy=True)))
     with pytest.raises(ConnectionFailed) as info:
         s.open()
     assert str(info.value) == f"sim: wrong credentials for user {USER} on host 127.0.0.1 (NESTED_HOST_PASSWORD), auth ntlm"

@@ -1,15 +1,15 @@
 """report.html and history.html in a real headless Chromium (Debian's, driven by Playwright)."""
 from __future__ import annotations
 
-import shutil
+import os
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from browser_gate import find_chromium
 from reporting_runs import run_suite
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -25,12 +25,16 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+    # asked for before `reports`, so a machine without a browser does not run the suite for nothing
+    gate = find_chromium(os.environ)
+    if gate.executable is None:
+        if gate.required:
+            pytest.fail(gate.reason, pytrace=False)
+        pytest.skip(gate.reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        b = p.chromium.launch(executable_path=gate.executable, headless=True, args=ARGS)
         yield b
         b.close()
 

@@ -113,9 +113,10 @@ def test_three_builds_pass_fail_pass(tmp_path: Path) -> None:
     assert rows == [(1000, "passed"), (2000, "failed"), (3000, "passed")]
     assert "newly failing since build 26100.2000" in runs[1].output
     history = (reports / "history.html").read_text()
-    assert '<td class="failed" data-build="26100.2000">failed</td>' in history
     boot_row = next(line for line in history.split("<tr ") if 'data-key="nested.boot"' in line)
-    assert "flaky" in boot_row
+    assert 'data-build="26100.2000" data-verdict="failed"' in boot_row
+    # one failing build between two passing ones is a regression window, not a flake (issue 10)
+    assert "broke in 26100.2000, fixed in 26100.3000" in boot_row and "class=flaky" not in boot_row
     for path in _all_files(reports):
         assert password.encode() not in path.read_bytes(), path
 

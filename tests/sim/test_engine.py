@@ -129,15 +129,26 @@ def test_objects_serialize_with_type_names_enums_and_declared_int_widths(engine:
     (vm,) = sink.out
     assert vm.PSObject.type_names[0] == "Microsoft.HyperV.PowerShell.VirtualMachine"
     values = props(vm)
-    state = values["State"]
-    wire = ElementTree.tostring(serialize(state, None)).decode()
-    assert int(state) == 2 and "<ToString>Running</ToString>" in wire and "<I32>2</I32>" in wire
-    assert state.PSObject.type_names[0] == "Microsoft.HyperV.PowerShell.VMState"
+    # depth 1: an enum property arrives as its name (PowerShell's serializer at depth 0)
+    wire = ElementTree.tostring(serialize(vm, None)).decode()
+    assert values["State"] == "Running" and '<S N="State">Running</S>' in wire
+    assert "VMState" not in wire
     assert type(values["MemoryStartup"]).__name__ == "PSInt64"  # declared long
     assert type(values["Generation"]).__name__ == "PSInt"  # declared int
     assert values["VMName"] == "a"  # alias property in <MS>
     # depth 1: a nested object arrives as its ToString text
     assert values["NetworkAdapters"] == ["VMNetworkAdapter (Name = 'Network Adapter')"]
+    assert values["NetworkAdapters"].PSObject.type_names[0] == (
+        "System.Collections.Generic.List`1[[Microsoft.HyperV.PowerShell.VMNetworkAdapter, "
+        "Microsoft.HyperV.PowerShell.Objects, Version=10.0.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35]]")
+
+
+def test_a_top_level_enum_keeps_its_type(engine: Engine) -> None:
+    sink = run(engine, [cmd("Get-VM", Name="a"), cmd("Select-Object", ExpandProperty="State")])
+    (state,) = sink.out
+    wire = ElementTree.tostring(serialize(state, None)).decode()
+    assert int(state) == 2 and "<ToString>Running</ToString>" in wire and "<I32>2</I32>" in wire
+    assert state.PSObject.type_names[0] == "Microsoft.HyperV.PowerShell.VMState"
 
 
 def test_non_terminating_error_continues_and_error_action_changes_it(engine: Engine) -> None:
@@ -171,8 +182,10 @@ def test_binding_errors_surface_from_the_engine(engine: Engine) -> None:
 
 
 def test_arbitrary_script_is_refused(engine: Engine) -> None:
-    with pytest.raises(PSError, match="fixed scripts only"):
+    with pytest.raises(PSError, match="no-language mode") as info:
         run(engine, [CommandSpec("Get-Process | Stop-Process", True, [])])
+    assert (info.value.fqid, info.value.category, info.value.target) == (
+        "ScriptsNotAllowed", "ParserError", "Get-Process | Stop-Process")
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""The model: the whole lab lifecycle, every rule of nested-facts §1, the §3 texts, clock, persistence."""
+"""The model: the whole lab lifecycle, every rule and error text of docs/requirements.md, clock, persistence."""
 from __future__ import annotations
 
 import threading

@@ -58,7 +58,7 @@ def _l2_addresses(spoofing: str, vswitch: str = "default") -> list[str]:
 
 def test_l2_gets_an_address_only_through_mac_spoofing_on_the_l1_adapter() -> None:
     assert _l2_addresses("On")
-    assert _l2_addresses("Off") == []  # nested-facts §1: MAC spoofing (or NAT in the L1) for L2 networking
+    assert _l2_addresses("Off") == []  # docs/requirements.md#vmmac-spoofing: MAC spoofing (or NAT in the L1)
 
 
 def test_no_address_behind_an_internal_switch_without_nat() -> None:

@@ -157,7 +157,11 @@ def test_script_text_other_than_the_shipped_scripts_is_refused(host: WireHost) -
     ps.add_script("Get-VM | ForEach-Object { $_.Name }")
     assert ps.invoke() == []
     assert ps.had_errors is True
-    assert ps.streams.error[0].fq_error == "ScriptNotSupported"
+    # as a Windows endpoint in no-language mode refuses it (recorded: test_psrp_with_jea_configuration.yml)
+    error = ps.streams.error[0]
+    assert (error.fq_error, error.category, error.reason, error.target_name) == (
+        "ScriptsNotAllowed", 17, "ParseException", "Get-VM | ForEach-Object { $_.Name }")
+    assert str(error) == "The syntax is not supported by this runspace. This can occur if the runspace is in no-language mode."
 
 
 def test_a_written_error_names_the_command_that_wrote_it(host: WireHost) -> None:

@@ -50,7 +50,7 @@ def test_guest_registry_and_processor_facts(host: WireHost) -> None:
     assert prop(cv, "CurrentBuild") == "26100"
     assert prop(cv, "PSComputerName") == "pd-facts"
     (cpu,) = host.in_guest("pd-facts", "Get-CimInstance", ClassName="Win32_Processor").output
-    # extensions exposed and no hypervisor inside: the guest sees VT-x (nested-facts §2)
+    # extensions exposed and no hypervisor inside: the guest sees VT-x (docs/requirements.md#guestextensions-visible)
     assert prop(cpu, "VMMonitorModeExtensions") is True
     assert prop(cpu, "SecondLevelAddressTranslationExtensions") is True
 
@@ -58,18 +58,15 @@ def test_guest_registry_and_processor_facts(host: WireHost) -> None:
 def test_install_hyperv_in_the_guest_then_restart_computer_brings_the_hypervisor(host: WireHost) -> None:
     host.make_l1("pd-install", start=True)
     (before,) = host.in_guest("pd-install", "Get-WindowsFeature", Name="Hyper-V").output
-    assert prop(before, "Installed") is False and enum_of(before, "InstallState")[1] == "Available"
+    assert prop(before, "Installed") is False and enum_of(before, "InstallState") == "Available"
 
     install = host.in_guest("pd-install", "Install-WindowsFeature", Name="Hyper-V", IncludeManagementTools=True)
     assert not install.errors
     (outcome,) = install.output
     assert outcome.types[0] == f"Deserialized.{SM}FeatureOperationResult"
     assert prop(outcome, "Success") is True
-    assert enum_of(outcome, "RestartNeeded")[0] == f"Deserialized.{SM}RestartState"
-    assert enum_of(outcome, "RestartNeeded")[1] == "Yes"
-    assert prop(outcome, "RestartNeeded").types[1:] == ["Deserialized.System.Enum", "Deserialized.System.ValueType",
-                                                        "Deserialized.System.Object"]
-    assert enum_of(outcome, "ExitCode")[1:] == ("SuccessRestartRequired", 3010)
+    assert enum_of(outcome, "RestartNeeded") == "Yes"  # an enum property crosses both hops as its name
+    assert enum_of(outcome, "ExitCode") == "SuccessRestartRequired"
     assert "You must restart this server to finish the installation process." in install.warnings
 
     booted = last_boot(host, "pd-install")
@@ -79,7 +76,7 @@ def test_install_hyperv_in_the_guest_then_restart_computer_brings_the_hypervisor
     (cs,) = host.in_guest("pd-install", "Get-CimInstance", ClassName="Win32_ComputerSystem").output
     assert prop(cs, "HypervisorPresent") is True
     (vmms,) = host.in_guest("pd-install", "Get-Service", Name="vmms").output
-    assert enum_of(vmms, "Status")[1:] == ("Running", 4)
+    assert enum_of(vmms, "Status") == "Running"
     events = host.in_guest("pd-install", "Get-WinEvent",
                            FilterHashtable={"LogName": "System", "Id": 1}).output
     assert [prop(e, "Message") for e in events] == ["Hypervisor successfully started."]
@@ -95,7 +92,7 @@ def test_enable_windows_optional_feature_in_the_guest(host: WireHost) -> None:
     assert prop(image, "RestartNeeded") is True
     (state,) = host.in_guest("pd-dism", "Get-WindowsOptionalFeature", Online=True,
                              FeatureName="Microsoft-Hyper-V").output
-    assert enum_of(state, "State")[1:] == ("EnablePending", 3)
+    assert enum_of(state, "State") == "EnablePending"
 
 
 @pytest.mark.parametrize("start", [False, True], ids=["off", "running-without-os"])

@@ -177,11 +177,11 @@ def wire_tag(obj: GenericComplexObject, name: str) -> tuple[str, str | None]:
     raise KeyError(name)
 
 
-def enum_of(obj: GenericComplexObject, name: str) -> tuple[str, str, int]:
-    """(type name, ToString name, numeric value) of an enum property."""
-    value = prop(obj, name)
-    assert isinstance(value, GenericComplexObject), f"{name} is not an enum object: {value!r}"
-    return value.types[0], value.to_string, value.property_sets[0]
+def enum_of(obj: GenericComplexObject, name: str) -> str:
+    """The name of an enum property, which travels as its string at remoting depth (<S N="State">Off</S>)."""
+    tag, text = wire_tag(obj, name)
+    assert tag == "S", f"{name} travelled as <{tag}>, not as the enum's name"
+    return text or ""
 
 
 def error_facts(error: Any) -> tuple[str, str, int]:

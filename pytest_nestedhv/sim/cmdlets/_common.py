@@ -43,7 +43,7 @@ def not_found(call: Call, name: str) -> PSError:
 
 
 def invalid_state(call: Call, vm: VM) -> PSError:
-    # nested-facts §3 (unsure): the text for changing a VM in the wrong state.
+    # docs/requirements.md#textinvalid-state (unconfirmed): the text for changing a VM in the wrong state.
     return PSError("The operation cannot be performed while the virtual machine is in its current state.",
                    category="InvalidOperation", fqid=f"InvalidState,{HV_COMMANDS}{command_class(call)}",
                    target=vm.name, exception_type=VIRT_EXC, reason="VirtualizationException")

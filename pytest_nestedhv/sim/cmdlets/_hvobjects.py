@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 
 from ..model import lifecycle, rules
-from ..model.state import VM, DiskFile, HardDisk, NetAdapter, Node, Snapshot, Switch
+from ..model.state import VM, DiskFile, HardDisk, NetAdapter, Node, Snapshot, Switch, interface_alias
 from ..powershell.values import EnumValue, Version
 from ._reference import HvOut, enum, hyperv_object, plain_object
 
@@ -30,12 +30,17 @@ def _device_common(node: Node, vm: VM) -> dict[str, object]:
 
 
 def ip_addresses(node: Node, vm: VM, adapter: NetAdapter, routed: bool) -> list[str]:
-    """A booted guest on an adapter with a route out (``rules.has_route``) has an address."""
-    if vm.state != "Running" or vm.guest is None or not vm.guest.booted or not routed:
+    """A booted guest has its static addresses (New-NetIPAddress) and, on an adapter with a route
+    out (``rules.has_route``), one from DHCP."""
+    if vm.state != "Running" or vm.guest is None or not vm.guest.booted:
         return []
+    alias = interface_alias(vm.adapters.index(adapter)) if adapter in vm.adapters else ""
+    static = [a.address for a in vm.guest.addresses if a.interface_alias.lower() == alias.lower()]
+    if not routed:
+        return static
     host_octet = 10 + vm.id.int % 200
     subnet = 16 + node.depth
-    return [f"172.{subnet}.0.{host_octet}", f"fe80::215:5dff:fe{vm.id.hex[:2]}:{vm.id.hex[2:6]}"]
+    return [*static, f"172.{subnet}.0.{host_octet}", f"fe80::215:5dff:fe{vm.id.hex[:2]}:{vm.id.hex[2:6]}"]
 
 
 def adapter_out(node: Node, vm: VM, adapter: NetAdapter, routed: bool = False) -> HvOut:

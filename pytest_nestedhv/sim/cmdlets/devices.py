@@ -46,7 +46,7 @@ def set_vm_processor(call: Call) -> Iterator[Any]:
             count_change = "Count" in p and int(p["Count"]) != vm.processor_count
             toggle = ("ExposeVirtualizationExtensions" in p
                       and bool(p["ExposeVirtualizationExtensions"]) != vm.expose_virtualization_extensions)
-            # nested-facts §1: only while Off; a [faults] regression lets the toggle through
+            # docs/requirements.md#vmtoggle-while-running: only while Off; a [faults] regression lets the toggle through
             refused_toggle = toggle and not world.faults.accept_toggle_while_running
             if (count_change or refused_toggle) and vm.state != "Off":
                 call.write_error(invalid_state(call, vm))
@@ -77,7 +77,7 @@ def set_vm_memory(call: Call) -> Iterator[Any]:
         now(call)
         for vm in _vms(call, "VMMemory"):
             if "DynamicMemoryEnabled" in p and bool(p["DynamicMemoryEnabled"]) != vm.dynamic_memory \
-                    and vm.state != "Off":
+                    and vm.state != "Off" and not world.faults.accept_memory_change_while_running:
                 call.write_error(invalid_state(call, vm))
                 continue
             if "StartupBytes" in p:

@@ -61,6 +61,23 @@ def new_vm_switch(call: Call) -> Iterator[Any]:
     yield out
 
 
+def remove_vm_switch(call: Call) -> Iterator[Any]:
+    """Remove-VMSwitch -Name: the adapters connected to it are left disconnected."""
+    require_hyperv(call)
+    node, p = call.ctx.node, call.params
+    with call.ctx.world.lock:
+        names = p["Name"] if isinstance(p.get("Name"), list) else [p.get("Name")]
+        doomed = select_named(call, names, node.switches, lambda s: s.name, lambda name: switch_not_found(call, name))
+        for switch in doomed:
+            for vm in node.vms:
+                for adapter in vm.adapters:
+                    if adapter.switch_name and adapter.switch_name.lower() == switch.name.lower():
+                        adapter.switch_name = None
+            node.switches.remove(switch)
+    changed(call)
+    return iter(())
+
+
 def _nat_out(nat: Nat) -> Any:
     return cim_instance("ROOT/StandardCimv2", ["MSFT_NetNat"], {
         "Caption": None, "Description": None, "ElementName": None, "InstanceID": f"{nat.name};0",
@@ -99,6 +116,7 @@ CMDLETS: dict[str, Impl] = {
     "Get-VMHostSupportedVersion": get_vm_host_supported_version,
     "Get-VMSwitch": get_vm_switch,
     "New-VMSwitch": new_vm_switch,
+    "Remove-VMSwitch": remove_vm_switch,
     "New-NetNat": new_net_nat,
     "Get-NetNat": get_net_nat,
 }

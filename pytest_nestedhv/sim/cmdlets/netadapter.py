@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..model.state import interface_alias
 from ..powershell.cmdlet import Call, Impl
 from ._common import select_named
 from .system import cim_instance, cim_not_found
@@ -28,7 +29,7 @@ def _adapters(call: Call) -> list[dict[str, Any]]:
     _, vm = located
     rows = []
     for position, adapter in enumerate(vm.adapters):
-        name = "Ethernet" if position == 0 else f"Ethernet {position + 1}"
+        name = interface_alias(position)
         description = "Microsoft Hyper-V Network Adapter" + ("" if position == 0 else f" #{position + 1}")
         rows.append(_adapter(name, description, 4 + position, adapter.switch_name is not None,
                              _mac(adapter.mac_address)))

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from ..model import rules
 from ..model.state import VM, Snapshot, wildcard_match
 from ..powershell.cmdlet import Call, Impl
 from ..powershell.errors import PSError
@@ -34,6 +35,12 @@ def checkpoint_vm(call: Call) -> Iterator[Any]:
     with call.ctx.world.lock:
         for vm in list(target_vms(call)):
             t = now(call)
+            refusal = rules.checkpoint_refusal(node, vm, regression=call.ctx.world.faults.refuse_nested_checkpoint)
+            if refusal is not None:
+                call.write_error(PSError(refusal, category="InvalidOperation",
+                                         fqid=f"OperationFailed,{HV_COMMANDS}CheckpointVM", target=vm.name,
+                                         exception_type=VIRT_EXC))
+                continue
             name = p.get("SnapshotName") or f"{vm.name} - ({t:%m/%d/%Y - %I:%M:%S %p})"
             # production checkpoints capture a shut-down image of the guest, so they show Off
             state = vm.state if vm.checkpoint_type == "Standard" else "Off"

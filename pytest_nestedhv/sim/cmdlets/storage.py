@@ -9,7 +9,7 @@ from ..powershell.cmdlet import Call, Impl
 from ..powershell.errors import PSError
 from ._common import changed, now, require_hyperv
 from ._hvobjects import vhd_out
-from .system import REGISTRY_KEYS
+from .system import REGISTRY_KEYS, registry_values
 
 VHD_FQID = "Microsoft.Vhd.PowerShell.Cmdlets.NewVhd"
 
@@ -64,7 +64,8 @@ def _directories(call: Call) -> set[str]:
 def _exists(call: Call, path: str, path_type: str | None) -> bool:
     key = normalize_path(path)
     files = [normalize_path(f.path) for f in call.ctx.node.files]
-    containers = _directories(call) | {normalize_path(k) for k in REGISTRY_KEYS}
+    containers = _directories(call) | {normalize_path(k) for k in REGISTRY_KEYS
+                                       if registry_values(call.ctx.node, k) is not None}  # absent keys: not there
     leaf = any(wildcard_match(key, f) for f in files)
     container = any(wildcard_match(key, d) for d in containers)
     if path_type == "Leaf":

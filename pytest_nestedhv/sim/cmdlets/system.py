@@ -1,4 +1,4 @@
-"""Windows facts (nested-facts §2): CIM classes, registry keys, services, restart, bcdedit."""
+"""Windows facts (docs/requirements.md#factswhere): CIM classes, registry keys, services, restart, bcdedit."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +16,8 @@ from ._reference import plain_object
 CIM = "Microsoft.Management.Infrastructure.CimInstance"
 CURRENT_VERSION_KEY = "HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
 DEVICE_GUARD_KEY = "HKLM:\\System\\CurrentControlSet\\Control\\DeviceGuard"
-REGISTRY_KEYS = (CURRENT_VERSION_KEY, DEVICE_GUARD_KEY)
+SELF_HOST_KEY = "HKLM:\\SOFTWARE\\Microsoft\\WindowsSelfHost\\Applicability"
+REGISTRY_KEYS = (CURRENT_VERSION_KEY, DEVICE_GUARD_KEY, SELF_HOST_KEY)
 DEVICE_GUARD_NS = "root/microsoft/windows/deviceguard"
 
 
@@ -80,7 +81,7 @@ def cim_objects(call: Call, class_name: str) -> list[Any] | None:
             "Caption": "AMD64 Family 25 Model 1 Stepping 1" if amd else "Intel64 Family 6 Model 106 Stepping 6",
             "Architecture": 9, "NumberOfCores": max(1, node.os.logical_processors // (1 if guest else 2)),
             "NumberOfLogicalProcessors": node.os.logical_processors, "MaxClockSpeed": 2000, "Status": "OK",
-            # nested-facts §2: with a hypervisor running these read False
+            # docs/requirements.md#hostcpu: with a hypervisor running these read False
             "VirtualizationFirmwareEnabled": offered, "SecondLevelAddressTranslationExtensions": offered,
             "VMMonitorModeExtensions": offered,
         })]
@@ -141,10 +142,10 @@ def _cim_error(message: str, code: str, target: str) -> PSError:
 def registry_values(node: Node, key: str) -> dict[str, Any] | None:
     norm = key.replace("/", "\\").rstrip("\\").lower()
     if norm == CURRENT_VERSION_KEY.lower():
-        b = node.os.build
+        b, branch = node.os.build, node.os.branch
         return {
-            "SystemRoot": "C:\\Windows", "BuildBranch": "ge_release", "BuildGUID": "ffffffff-ffff-ffff-ffff-ffffffffffff",
-            "BuildLab": f"{b}.ge_release.240331-1435", "BuildLabEx": f"{b}.1.amd64fre.ge_release.240331-1435",
+            "SystemRoot": "C:\\Windows", "BuildBranch": branch, "BuildGUID": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "BuildLab": f"{b}.{branch}.240331-1435", "BuildLabEx": f"{b}.1.amd64fre.{branch}.240331-1435",
             "CompositionEditionID": node.os.edition, "CurrentBuild": str(b), "CurrentBuildNumber": str(b),
             "CurrentMajorVersionNumber": 10, "CurrentMinorVersionNumber": 0, "CurrentType": "Multiprocessor Free",
             "CurrentVersion": "6.3", "DisplayVersion": rules.display_version(b), "EditionID": node.os.edition,
@@ -152,6 +153,11 @@ def registry_values(node: Node, key: str) -> dict[str, Any] | None:
             "ReleaseId": "2009" if b >= 19042 else rules.display_version(b), "UBR": node.os.ubr,
             "RegisteredOwner": "Windows User", "RegisteredOrganization": "",
         }
+    if norm == SELF_HOST_KEY.lower() and node.os.flight:
+        # an enrolled Insider host (the values the Settings app writes); without enrollment the key is absent
+        return {"BranchName": node.os.flight, "ContentType": "Mainline", "Ring": "External",
+                "EnablePreviewBuilds": 2, "IsBuildFlightingEnabled": 1, "IsConfigSettingsFlightingEnabled": 1,
+                "IsConfigExpFlightingEnabled": 0, "UseSettingsExperience": 1}
     if norm == DEVICE_GUARD_KEY.lower():
         return {"EnableVirtualizationBasedSecurity": 0 if node.vbs == "off" else 1,
                 "RequirePlatformSecurityFeatures": 1}

@@ -204,7 +204,7 @@ def set_vm(call: Call) -> Iterator[Any]:
 
 def memory_change_error(call: Call, vm: VM, device: str) -> PSError | None:
     """Memory of a running VM: resizable, except an L1 on preview builds or one whose guest runs
-    Hyper-V (nested-facts §1: its memory is fixed then)."""
+    Hyper-V (docs/requirements.md#vmdynamic-memory: its memory is fixed then)."""
     if vm.state == "Off":
         return None
     if vm.state != "Running":

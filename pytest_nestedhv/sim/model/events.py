@@ -39,13 +39,13 @@ def hypervisor_launch_failed(node: Node, when: dt.datetime) -> None:
 
 
 def vm_started(node: Node, vm: VM, when: dt.datetime) -> None:
-    # assumption: 18500 "started" is reported by third parties (nested-facts §3).
+    # assumption: 18500 "started" is reported by third parties (docs/requirements.md#logscollected).
     write(node, when, WORKER_LOG, WORKER_PROVIDER, 18500, LEVEL_INFO,
           f"'{vm.name}' started successfully. (Virtual machine ID {str(vm.id).upper()})")
 
 
 def vm_turned_off(node: Node, vm: VM, when: dt.datetime) -> None:
-    # assumption: 18560 "turned off" is reported by third parties (nested-facts §3).
+    # assumption: 18560 "turned off" is reported by third parties (docs/requirements.md#logscollected).
     write(node, when, WORKER_LOG, WORKER_PROVIDER, 18560, LEVEL_INFO,
           f"'{vm.name}' was turned off. (Virtual machine ID {str(vm.id).upper()})")
 

@@ -174,7 +174,7 @@ def shut_down_guest(world: World, guest: Node, when: dt.datetime) -> None:
 def save(world: World, node: Node, vm: VM, now: dt.datetime) -> None:
     """Running -> Saved; the guest's memory (and a boot in progress) is frozen."""
     if rules.is_preview_era(node.os.build) and vm.expose_virtualization_extensions:
-        # nested-facts §1: save/restore of an L1 fails on preview builds. assumption: the text.
+        # docs/requirements.md#hostbuild: save/restore of an L1 fails on preview builds. assumption: the text.
         raise PSError(f"'{vm.name}' could not be saved. Saving a virtual machine with nested virtualization "
                       "enabled is not supported.", category="InvalidOperation",
                       fqid="OperationFailed,Microsoft.HyperV.PowerShell.Commands.StopVM", target=vm.name,

@@ -1,4 +1,4 @@
-"""Nested-virtualization requirements by build, CPU and VM configuration (nested-facts.md §1).
+"""Nested-virtualization requirements by build, CPU and VM configuration (docs/requirements.md#buildseras).
 
 Every function is pure: it looks at facts and answers; ``lifecycle`` and the cmdlets turn the
 answers into behaviour and the §3 error texts.
@@ -38,7 +38,7 @@ VERSION_NAMES: dict[str, str] = {
     "12.0": "Microsoft Windows Server 2025/Windows 11 24H2",
 }
 
-# (first build, lowest, highest) from nested-facts.md §1; rows between its anchors are assumptions.
+# (first build, lowest, highest) per docs/requirements.md#buildsconfig-versions; rows between anchors: assumptions.
 _VERSION_RANGES: list[tuple[int, str, str]] = [
     (0, "5.0", "6.2"),
     (10565, "5.0", "7.0"),  # assumption: preview builds before 1607
@@ -91,12 +91,24 @@ def start_refusal(node: Node, vm: VM) -> str | None:
     if node.os.cpu_vendor == "AuthenticAMD" and (
         node.os.build < FIRST_AMD_BUILD or version_tuple(vm.version) < MIN_AMD_VERSION
     ):
-        # nested-facts §3; the full text is unsure there.
+        # docs/requirements.md#textamd-no-nesting; the full text is unconfirmed there.
         return "The virtual machine could not be started because this platform does not support nested virtualization."
     if is_preview_era(node.os.build) and vm.dynamic_memory:
         # assumption: the preview builds' text is unknown; the fact (no boot) is from §1.
         return (f"'{vm.name}' failed to start. Dynamic memory is not supported for a virtual machine "
                 "with nested virtualization enabled.")
+    return None
+
+
+def checkpoint_refusal(node: Node, vm: VM, *, regression: bool = False) -> str | None:
+    """Why Checkpoint-VM fails for ``vm`` (None: it may be taken). Preview builds cannot save or
+    checkpoint a running L1 (nested-facts §1); ``regression`` models a GA build that refuses too."""
+    if vm.state != "Running" or not vm.expose_virtualization_extensions:
+        return None
+    if is_preview_era(node.os.build) or regression:
+        # assumption: the detail line; "could not initiate a checkpoint operation" is VMMS's wording
+        return (f"Checkpoint operation failed.\n'{vm.name}' could not initiate a checkpoint operation: a virtual "
+                "machine with nested virtualization enabled cannot be checkpointed while it is running.")
     return None
 
 
@@ -136,7 +148,7 @@ def cpu_model(vendor: str) -> str:
 
 
 def has_route(world: World, node: Node, adapter: NetAdapter) -> bool:
-    """Whether a guest on ``adapter`` reaches a network that hands out addresses (nested-facts §1:
+    """Whether a guest on ``adapter`` reaches a network that hands out addresses (docs/requirements.md#vmmac-spoofing:
     an L2 needs MAC spoofing on the L1's adapter, or NAT inside the L1)."""
     switch = next((s for s in node.switches if adapter.switch_name and s.name.lower() == adapter.switch_name.lower()),
                   None)

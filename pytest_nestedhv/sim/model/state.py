@@ -49,6 +49,8 @@ class OSFacts:
     cpu_model: str
     memory_bytes: int
     logical_processors: int
+    flight: str = ""  # Windows Insider channel (WindowsSelfHost\Applicability BranchName); "": not enrolled
+    branch: str = "ge_release"  # the build's branch, as BuildLab/BuildLabEx/BuildBranch name it
 
 
 @dataclasses.dataclass
@@ -81,6 +83,20 @@ class NetAdapter:
     mac_address: str = "000000000000"
     dynamic_mac: bool = True
     mac_spoofing: bool = False
+
+
+@dataclasses.dataclass
+class IPAddress:
+    """A static address set inside a guest (New-NetIPAddress) on one of its interfaces."""
+
+    interface_alias: str  # "Ethernet", "Ethernet 2"... (see interface_alias)
+    address: str
+    prefix_length: int
+
+
+def interface_alias(position: int) -> str:
+    """The name Windows gives a VM's n-th network adapter inside the guest."""
+    return "Ethernet" if position == 0 else f"Ethernet {position + 1}"
 
 
 @dataclasses.dataclass
@@ -170,6 +186,7 @@ class Node:
     vms: list[VM] = dataclasses.field(default_factory=list)
     switches: list[Switch] = dataclasses.field(default_factory=list)
     nats: list[Nat] = dataclasses.field(default_factory=list)
+    addresses: list[IPAddress] = dataclasses.field(default_factory=list)  # static ones (New-NetIPAddress)
     events: list[EventRecord] = dataclasses.field(default_factory=list)
     next_record_id: int = 1
     vm_path: str = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"

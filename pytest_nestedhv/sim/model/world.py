@@ -51,6 +51,8 @@ class Faults:
     drop_rate: float = 0.0
     accept_toggle_while_running: bool = False  # regression: Set-VMProcessor changes extensions on a running VM
     ignore_expose_extensions: bool = False  # regression: L1s get VT-x/AMD-V whether or not it is exposed
+    refuse_nested_checkpoint: bool = False  # regression: Checkpoint-VM of a running L1 fails on a build that allows it
+    accept_memory_change_while_running: bool = False  # regression: Set-VMMemory -DynamicMemoryEnabled on a running VM
 
 
 class World:
@@ -138,7 +140,7 @@ class World:
 
     def direct(self, node: Node, vm_name: str, user: str, password: str) -> Node:
         """PowerShell Direct from ``node`` into its VM ``vm_name``: the guest node, or PSError
-        with the texts of nested-facts §3 (as Invoke-Command -VMName writes them)."""
+        with the texts of docs/requirements.md#textpowershell-direct (as Invoke-Command -VMName writes them)."""
         with self.lock:
             self.refresh()
             matches = [vm for vm in node.vms if vm.name.lower() == vm_name.lower()]
@@ -181,6 +183,7 @@ class World:
             product_name=h.product_name or rules.product_name(h.build, h.installation_type, h.edition),
             cpu_vendor=h.cpu, cpu_model=h.cpu_model or rules.cpu_model(h.cpu),
             memory_bytes=h.memory_gb * GB, logical_processors=h.logical_processors,
+            flight=h.flight, branch=h.branch,
         )
         boot_time = now - dt.timedelta(days=3)
         host = Node(os=facts, depth=0, vbs=h.vbs, bcd_offer_nested=h.bcd_offer_nested, last_boot=boot_time,
@@ -206,7 +209,9 @@ class World:
         )
         world = cls(host, image, NestedBehaviour(scenario.nested.boot, scenario.nested.crash_after_seconds),
                     Faults(scenario.faults.time_scale, scenario.faults.latency_ms, scenario.faults.drop_rate,
-                           scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions),
+                           scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions,
+                           scenario.faults.refuse_nested_checkpoint,
+                           scenario.faults.accept_memory_change_while_running),
                     clock, scenario.name)
         for spec in scenario.vms:
             world._add_scenario_vm(spec, boot_time)

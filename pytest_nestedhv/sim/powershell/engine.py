@@ -11,10 +11,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import metadata
 from .binding import bind
 from .builtins import BUILTINS
 from .cmdlet import Call, Context, Impl, Streams
-from .errors import PSError, command_not_found
+from .errors import PSError, command_not_found, no_permission
 from .reference import Reference, load_reference
 from .request import CommandSpec, PipelineRequest, PipelineSink
 from .scripts import ScriptRunner, known_scripts
@@ -38,8 +39,9 @@ def _input_types(objects: list[Any] | None) -> tuple[str, ...] | None:
 
 class Engine:
     def __init__(self, world: World, *, cmdlets: Mapping[str, Impl] | None = None,
-                 applications: Mapping[str, Application] | None = None) -> None:
+                 applications: Mapping[str, Application] | None = None, elevated: bool = True) -> None:
         self.world = world
+        self.elevated = elevated  # False: the host's prompt runs without administrator rights
         self.reference: Reference = load_reference()
         self.serializer = Serializer(self.reference)
         if cmdlets is None:
@@ -60,6 +62,14 @@ class Engine:
             for obj in self.execute(statement, pending, ctx):
                 sink.output(self.to_wire(obj))
             pending = None
+
+    def command_metadata(self, names: list[str], command_type: int, namespaces: list[str]) -> list[Any]:
+        """GET_COMMAND_METADATA: the emulated host's cmdlets matching the client's patterns."""
+        return metadata.command_metadata(self.reference, names, command_type, namespaces)
+
+    def os_build(self) -> tuple[int, int]:
+        """(build, update revision) of the host, for the PSVersionTable the endpoint announces."""
+        return self.world.host.os.build, self.world.host.os.ubr
 
     def to_wire(self, obj: Any) -> Any:
         if isinstance(obj, Remoted):
@@ -86,6 +96,8 @@ class Engine:
         signature = self.reference.signature(name)
         if signature is None:
             raise command_not_found(name)
+        if not self.elevated and signature.module == "Hyper-V" and ctx.node is self.world.host:
+            raise no_permission(signature.name, signature.class_name, self.world.host.os.computer_name)
         impl = self._impls.get(signature.name.lower())
         if impl is None:
             # assumption: a documented cmdlet the emulator lacks says so rather than pretending.

@@ -39,3 +39,12 @@ def command_not_found(name: str) -> PSError:
                    "correct and try again.", category="ObjectNotFound", fqid="CommandNotFoundException", target=name,
                    exception_type="System.Management.Automation.CommandNotFoundException", activity="",
                    terminating=True)
+
+
+def no_permission(command: str, class_name: str, computer_name: str) -> PSError:
+    """A Hyper-V cmdlet run by a user who is neither an elevated administrator nor in "Hyper-V
+    Administrators": the VMMS authorization check refuses it before it does anything."""
+    return PSError("You do not have the required permission to complete this task. Contact the administrator of "
+                   f"the authorization policy for the computer '{computer_name}'.", category="PermissionDenied",
+                   fqid=f"Unspecified,{class_name}", exception_type="Microsoft.HyperV.PowerShell.VirtualizationException",
+                   activity=command, terminating=True)

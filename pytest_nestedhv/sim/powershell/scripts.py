@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 Twin = Callable[["Engine", dict[str, Any], Context], Iterable[Any]]
 
 
+def no_language(script: str) -> PSError:
+    """Script text the host cannot run, refused as a Windows endpoint in no-language mode refuses it
+    (recorded in pypsrp's tests/tests_pypsrp/responses/test_psrp_with_jea_configuration.yml): the
+    emulated host has no PowerShell language, only the package's fixed scripts."""
+    return PSError("The syntax is not supported by this runspace. This can occur if the runspace is in no-language "
+                   "mode.", "ParserError", "ScriptsNotAllowed", target=script,
+                   exception_type="System.Management.Automation.ParseException", activity="", terminating=True)
+
+
 def _fold(text: str) -> str:
     return re.sub(r"\s+", " ", text.lstrip("\ufeff")).strip()
 
@@ -42,31 +51,56 @@ def _credential(value: Any) -> tuple[str, str]:
     return str(user), _secret_text(password)
 
 
-def invoke_in_guest(engine: Engine, params: dict[str, Any], ctx: Context) -> Iterable[Any]:
-    """Invoke-Command -VMName $VMName -Credential $Credential -ScriptBlock { & $c @p }."""
-    vm_name = str(params["VMName"])
-    user, password = _credential(params["Credential"])
+def _direct(ctx: Context, node: Any, vm_name: str, credential: Any) -> Any:
+    """PowerShell Direct from ``node`` into ``vm_name``: its guest node, or None after writing
+    Invoke-Command's non-terminating error (connection failures are not terminating)."""
+    user, password = _credential(credential)
     try:
-        guest = ctx.world.direct(ctx.node, vm_name, user, password)
-    except PSError as error:  # connection failures are Invoke-Command's non-terminating errors
+        return ctx.world.direct(node, vm_name, user, password)
+    except PSError as error:
         error.terminating = False
         ctx.streams.error(error)
-        return []
+        return None
+
+
+def _run_inside(engine: Engine, guest: Any, vm_name: str, params: dict[str, Any], ctx: Context) -> list[Any]:
+    """``& $c @p`` in the guest; a terminating error there reaches the caller as an error record."""
     arguments = [(str(k), v) for k, v in dict(params.get("Parameters") or {}).items()]
     inner = CommandSpec(str(params["Command"]), False, arguments)
     remoting = Remoting(vm_name, uuid.uuid4())
     try:
         results = engine.execute([inner], None, engine.on_node(guest, ctx, vm_name))
-    except PSError as error:  # a remote terminating error reaches the caller as an error record
+    except PSError as error:
         error.terminating = False
         ctx.streams.error(error)
         return []
     return [Remoted(obj, remoting) for obj in results]
 
 
+def invoke_in_guest(engine: Engine, params: dict[str, Any], ctx: Context) -> Iterable[Any]:
+    """Invoke-Command -VMName $VMName -Credential $Credential -ScriptBlock { & $c @p }."""
+    vm_name = str(params["VMName"])
+    guest = _direct(ctx, ctx.node, vm_name, params["Credential"])
+    return [] if guest is None else _run_inside(engine, guest, vm_name, params, ctx)
+
+
+def invoke_in_nested_guest(engine: Engine, params: dict[str, Any], ctx: Context) -> Iterable[Any]:
+    """Invoke-Command -VMName $VMName { Invoke-Command -VMName $InnerVMName { & $c @p } }: the L1's
+    own PowerShell Direct into its L2, with the same texts when the inner hop fails. Objects carry
+    the inner hop's remoting notes (the outer Invoke-Command keeps a PSComputerName already set)."""
+    l1 = _direct(ctx, ctx.node, str(params["VMName"]), params["Credential"])
+    if l1 is None:
+        return []
+    inner_vm = str(params["InnerVMName"])
+    l2 = _direct(ctx, l1, inner_vm, params["InnerCredential"])
+    return [] if l2 is None else _run_inside(engine, l2, inner_vm, params, ctx)
+
+
 # file name in pytest_nestedhv/remote/scripts -> (mandatory parameters, twin)
 _TWINS: dict[str, tuple[tuple[str, ...], Twin]] = {
     "Invoke-InGuest.ps1": (("VMName", "Credential", "Command"), invoke_in_guest),
+    "Invoke-InNestedGuest.ps1": (("VMName", "Credential", "InnerVMName", "InnerCredential", "Command"),
+                                 invoke_in_nested_guest),
 }
 
 
@@ -89,10 +123,7 @@ class ScriptRunner:
     def run(self, spec: CommandSpec, ctx: Context) -> Iterable[Any]:
         known = self._scripts.get(_fold(spec.name))
         if known is None:
-            # assumption: a deliberate difference from Windows, which would run any script.
-            raise PSError("The emulated host runs structured commands and the package's fixed scripts only; this "
-                          "script text is not one of them.", "NotImplemented", "ScriptNotSupported",
-                          exception_type="System.NotSupportedException", terminating=True)
+            raise no_language(spec.name)
         file_name, mandatory, twin = known
         params = {str(k): v for k, v in spec.parameters if k is not None}
         missing = [m for m in mandatory if m not in params]

@@ -1,9 +1,18 @@
 """Turn cmdlet output into psrpcore objects, as Windows PowerShell serializes for remoting.
 
-Remoting serializes at depth 1: a top-level object keeps its properties; an object nested in
-a property arrives as its ToString() text. .NET properties travel as adapted properties
-(<Props>), type-extension aliases and remoting notes (PSComputerName) as <MS> members.
-Integer widths follow the declared property types of ``output_types``.
+Remoting serializes at depth 1 (PowerShell's serializer: a value is written with its type only
+while depth remains; at depth 0 anything that is not a primitive known type - an enum, another
+object - is written as its ToString()):
+- a top-level object keeps its type names and properties; a top-level enum keeps its type;
+- a property whose value is an enum or an object arrives as a string (<S N="Status">Running</S>;
+  recorded in pypsrp's tests/tests_pypsrp/responses: HistoryInfo.ExecutionStatus,
+  InvocationInfo.CommandOrigin);
+- a collection property stays a collection with its .NET type names (System.UInt32[], List`1...)
+  and its elements as strings when they are not primitives.
+.NET properties travel as adapted properties (<Props>), type-extension aliases and remoting
+notes (PSComputerName) as <MS> members. Integer widths follow the declared property types of
+``output_types``. The Hyper-V module's objects have no recording: their shapes are derived from
+these rules plus cmdlets.json's declared property types.
 """
 from __future__ import annotations
 
@@ -24,6 +33,7 @@ from psrpcore.types import (
     PSInt,
     PSInt16,
     PSInt64,
+    PSList,
     PSNoteProperty,
     PSObject,
     PSString,
@@ -58,6 +68,12 @@ EXTRA_DECLARED: dict[str, dict[str, str]] = {
 _UNDERLYING = {"System.Int32": PSInt, "System.UInt32": PSUInt, "System.Int64": PSInt64, "System.UInt16": PSUInt16,
                "System.Byte": PSByte, "System.Int16": PSInt16, "System.UInt64": PSUInt64}
 _INT_BY_DECLARED = {spelling: _UNDERLYING[net] for spelling, net in NET_INTEGERS.items()}
+_MSCORLIB = "mscorlib, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089"
+# assumption: the Hyper-V module's object types live in this assembly (Windows Server 2016 and later)
+_HYPERV_ASSEMBLY = "Microsoft.HyperV.PowerShell.Objects, Version=10.0.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35"
+_SYSTEM_SPELLINGS = {"string": "System.String", "bool": "System.Boolean", "Guid": "System.Guid",
+                     "DateTime": "System.DateTime", "TimeSpan": "System.TimeSpan", "double": "System.Double",
+                     "object": "System.Object"}
 
 
 @functools.cache  # one class per enum member: classes are immutable and registered by psrpcore
@@ -78,6 +94,14 @@ def clixml_text(text: str) -> str:
     client then folds a raw CR LF into LF: Windows' messages keep their CR LF."""
     text = re.sub(r"(?i)_(x)", r"_x005F_\1", text)
     return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def _element_type(declared: str) -> str:
+    text = declared.rstrip("?").removesuffix("[]")
+    for generic in ("List<", "IReadOnlyList<"):
+        if text.startswith(generic):
+            return text.removeprefix(generic).removesuffix(">")
+    return text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +133,8 @@ class Serializer:
         if value is None or isinstance(value, (bool, PSObject)):
             return value
         if isinstance(value, EnumValue):
+            if depth <= 0:
+                return PSString(value.name)
             return _enum_class(value.type_name, value.name, value.value, value.underlying, prefix)(value.value)
         if isinstance(value, Version):
             return PSVersion(major=value.major, minor=value.minor,
@@ -130,13 +156,38 @@ class Serializer:
         if isinstance(value, uuid.UUID):
             return PSGuid(str(value))
         if isinstance(value, (list, tuple)):
-            element = (declared or "").removesuffix("[]").removeprefix("List<").removesuffix(">")
-            return [self.value(v, depth, element, prefix) for v in value]
+            element = _element_type(declared or "")
+            items = PSList(self.value(v, depth, element, prefix) for v in value)
+            items.PSObject.type_names = [prefix + n for n in self._collection_type(declared or "")]
+            return items
         if isinstance(value, dict):
             return {str(k): self.value(v, depth, prefix=prefix) for k, v in value.items()}
         if isinstance(value, PSOut):
             return self.object(value, depth) if depth > 0 else PSString(self._text(value))
         return PSString(str(value))
+
+    def _full_name(self, short: str) -> tuple[str, str]:
+        """(.NET full name, assembly) of a declared element type."""
+        if short in NET_INTEGERS:
+            return NET_INTEGERS[short], _MSCORLIB
+        if short in _SYSTEM_SPELLINGS:
+            return _SYSTEM_SPELLINGS[short], _MSCORLIB
+        enum = self._ref.enum_type(short)
+        if enum is not None:
+            return enum, _HYPERV_ASSEMBLY
+        if short in self._ref.output_types:
+            return self._ref.output_types[short].get("full_name", f"Microsoft.HyperV.PowerShell.{short}"), _HYPERV_ASSEMBLY
+        return ("System.Object" if not short else short), _MSCORLIB
+
+    def _collection_type(self, declared: str) -> list[str]:
+        """Type names of a collection property as Windows writes them: T[] for arrays (also for an
+        IReadOnlyList, whose runtime type the documentation does not name), List`1[[T, assembly]]."""
+        declared = declared.rstrip("?")
+        if declared.startswith("List<"):
+            name, assembly = self._full_name(_element_type(declared))
+            return [f"System.Collections.Generic.List`1[[{name}, {assembly}]]", "System.Object"]
+        name, _ = self._full_name(_element_type(declared))
+        return [f"{name}[]", "System.Array", "System.Object"]
 
     @staticmethod
     def _text(obj: PSOut) -> str:

@@ -9,12 +9,19 @@ from typing import Any
 
 from psrpcore import PowerShell as PSRPPowerShell
 from psrpcore import ServerPipeline
-from psrpcore.types import PipelineState, PSInvocationState
+from psrpcore.types import (
+    PSInt,
+    PSInvocationState,
+    PSNoteProperty,
+    PSObject,
+    PSRPMessageType,
+    RemoteStreamOptions,
+)
 
 from ..powershell.errors import PSError
 from ..powershell.request import CommandSpec, PipelineRequest
 from .engine_api import EngineLike
-from .error_records import internal_error, to_error_record
+from .error_records import error_record, informational_record, internal_error
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +89,21 @@ class PipelineRun:
         if self.pipeline.state in (PSInvocationState.Running, PSInvocationState.Stopping):
             self.pipeline.stop()
 
+    def _wants(self, option: RemoteStreamOptions) -> bool:
+        # RemoteStreamOptions of the CreatePipeline message; pypsrp asks for all (AddInvocationInfo = 15)
+        options = getattr(self._metadata, "remote_stream_options", 0) if self._metadata is not None else 0
+        return bool(int(options) & int(option))
+
     def fail(self, error: PSError) -> None:
         """Queue a Failed pipeline state carrying the ErrorRecord (psrpcore has no public call for it)."""
         if self.finished:
             return
-        record = to_error_record(error, self._current)
-        self.pipeline.prepare_message(
-            PipelineState(PipelineState=int(PSInvocationState.Failed), ExceptionAsErrorRecord=record)
-        )
+        record = error_record(error, self._current, written=False,
+                              invocation_info=self._wants(RemoteStreamOptions.AddInvocationInfoToErrorRecord))
+        state = PSObject()  # psrpcore's PipelineState would recast the record as its own ErrorRecord
+        state.PSObject.extended_properties.append(PSNoteProperty("PipelineState", PSInt(int(PSInvocationState.Failed))))
+        state.PSObject.extended_properties.append(PSNoteProperty("ExceptionAsErrorRecord", record))
+        self.pipeline.prepare_message(state, message_type=PSRPMessageType.PipelineState)
         self.pipeline.state = PSInvocationState.Failed
 
     # --- worker thread -------------------------------------------------------------------------
@@ -118,7 +132,12 @@ class PipelineRun:
         self._locked(guarded)
 
     def error_record(self, error: PSError) -> Any:
-        return to_error_record(error, self._current)
+        return error_record(error, self._current, written=True,
+                            invocation_info=self._wants(RemoteStreamOptions.AddInvocationInfoToErrorRecord))
+
+    def informational(self, kind: str, message: str) -> Any:
+        option = getattr(RemoteStreamOptions, f"AddInvocationInfoTo{kind}Record")
+        return informational_record(kind, message, self._current, invocation_info=self._wants(option))
 
 
 class _Sink:
@@ -132,17 +151,12 @@ class _Sink:
 
     def error(self, record: PSError) -> None:
         rec = self._run.error_record(record)
-        self._run.write(
-            lambda p: p.write_error(
-                rec.Exception,
-                category_info=rec.CategoryInfo,
-                target_object=rec.TargetObject,
-                fully_qualified_error_id=rec.FullyQualifiedErrorId,
-            )
-        )
+        self._run.write(lambda p: p.prepare_message(rec, message_type=PSRPMessageType.ErrorRecord))
 
     def warning(self, message: str) -> None:
-        self._run.write(lambda p: p.write_warning(message))
+        rec = self._run.informational("Warning", message)
+        self._run.write(lambda p: p.prepare_message(rec, message_type=PSRPMessageType.WarningRecord))
 
     def verbose(self, message: str) -> None:
-        self._run.write(lambda p: p.write_verbose(message))
+        rec = self._run.informational("Verbose", message)
+        self._run.write(lambda p: p.prepare_message(rec, message_type=PSRPMessageType.VerboseRecord))

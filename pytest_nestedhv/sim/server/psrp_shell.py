@@ -7,6 +7,7 @@ Receive gets only its own messages. One condition (and its lock) guards everythi
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from psrpcore import (
     CreatePipelineEvent,
     EndOfPipelineInputEvent,
     GetAvailableRunspacesEvent,
+    GetCommandMetadataEvent,
     PipelineInputEvent,
     PSRPPayload,
     ResetRunspaceStateEvent,
@@ -26,10 +28,15 @@ from psrpcore import (
     SetMinRunspacesEvent,
     StreamType,
 )
+from psrpcore.types import PSInvocationState
+
+from psrpcore.types import CommandMetadataCount, PSObject, PSRPMessageType
 
 from . import wsman_fault
+from .clixml_order import windows_order
 from .engine_api import EngineLike
 from .pipeline_run import PipelineRun
+from .private_data import application_private_data
 from .wsman_fault import WSManFault
 
 FRAGMENT_SIZE = 32 * 1024  # bytes of PSRP data per payload taken from psrpcore
@@ -43,7 +50,17 @@ def _fix_ci(event: Any) -> None:
         ps_object.ci = ps_object.CI
 
 
+_PROCESS_IDS = itertools.count(2852, 4)  # a wsmprovhost.exe process id per shell
+
+
 class _Pool(ServerRunspacePool):
+    def prepare_message(self, message: Any, message_type: Any = None, pipeline_id: Any = None,
+                        stream_type: StreamType = StreamType.default) -> None:
+        super().prepare_message(message, message_type, pipeline_id, stream_type)
+        queued = self._send_buffer[-1]
+        # psrpcore writes <ToString> last and an enum's value first; Windows writes TN, ToString, value
+        queued._data[40:] = windows_order(bytes(queued._data[40:]))
+
     def _process_SetMaxRunspaces(self, event: SetMaxRunspacesEvent) -> None:
         _fix_ci(event)
         super()._process_SetMaxRunspaces(event)
@@ -68,13 +85,22 @@ class PsrpShell:
         self.owner = owner
         self.client_ip = client_ip
         self.created = time.monotonic()
+        self.last_activity = self.created
+        self.idle_seconds = 7200.0  # the IdleTimeOut the client asked for (echoed in the Shell)
+        self.profile_loaded = True
+        self.process_id = next(_PROCESS_IDS)
         self._engine = engine
         self._cond = threading.Condition()
-        self._pool = _Pool()
+        self._pool = _Pool(application_private_data(engine))
         self._queues: dict[uuid.UUID | None, collections.deque[bytes]] = collections.defaultdict(collections.deque)
         self._runs: dict[uuid.UUID, PipelineRun] = {}
         self._broken: WSManFault | None = None
         self._closed = False
+
+    def times(self) -> tuple[float, float]:
+        """(ShellRunTime, ShellInactivity) in seconds."""
+        now = time.monotonic()
+        return now - self.created, now - self.last_activity
 
     # --- WSMan operations (called from HTTP handler threads) ------------------------------------
     def open(self, creation_xml: bytes) -> None:
@@ -168,7 +194,7 @@ class PsrpShell:
     def _run(self, command_id: uuid.UUID) -> PipelineRun:
         run = self._runs.get(command_id)
         if run is None:
-            raise wsman_fault.command_not_found(self.shell_id, str(command_id).upper())
+            raise wsman_fault.command_not_found()
         return run
 
     def _check_usable(self) -> None:
@@ -176,6 +202,7 @@ class PsrpShell:
             raise self._broken
 
     def _feed(self, data: bytes, command_id: uuid.UUID | None, stream_type: StreamType = StreamType.default) -> None:
+        self.last_activity = time.monotonic()
         self._pool.receive_data(PSRPPayload(data, stream_type, command_id))
         try:
             while True:
@@ -196,10 +223,19 @@ class PsrpShell:
             self._cond.notify_all()
 
     def _dispatch(self, event: Any) -> None:
-        if isinstance(event, (SetMaxRunspacesEvent, SetMinRunspacesEvent, ResetRunspaceStateEvent)):
+        # every runspace-pool request is answered; a bad min/max is refused as Windows refuses it
+        # (recorded: SetMinRunspaces -1 and SetMaxRunspaces -1 answered false)
+        if isinstance(event, SetMaxRunspacesEvent):
+            self._pool.runspace_availability_response(event.ci, event.count >= max(self._pool.min_runspaces, 1))
+        elif isinstance(event, SetMinRunspacesEvent):
+            self._pool.runspace_availability_response(event.ci, 1 <= event.count <= self._pool.max_runspaces)
+        elif isinstance(event, ResetRunspaceStateEvent):
             self._pool.runspace_availability_response(event.ci, True)
         elif isinstance(event, GetAvailableRunspacesEvent):
-            self._pool.runspace_availability_response(event.ci, max(self._pool.max_runspaces, 1))
+            busy = sum(1 for run in self._runs.values() if not run.finished)
+            self._pool.runspace_availability_response(event.ci, max(self._pool.max_runspaces - busy, 0))
+        elif isinstance(event, GetCommandMetadataEvent):
+            self._answer_metadata(event)
         elif isinstance(event, CreatePipelineEvent):
             run = self._run(event.pipeline_id)
             # psrpcore already parsed the pipeline into .metadata; event.pipeline would parse it again
@@ -213,9 +249,30 @@ class PsrpShell:
             run.end_input()
             run.start_if_ready(self._engine)
 
+    def _answer_metadata(self, event: GetCommandMetadataEvent) -> None:
+        """GET_COMMAND_METADATA: a count, one object per matching command, then Completed (recorded)."""
+        run = self._run(event.pipeline_id)
+        request = event.pipeline
+        lookup = getattr(self._engine, "command_metadata", None)
+        found: list[PSObject] = []
+        if lookup is not None:
+            found = list(lookup([str(n) for n in request.name or []], int(request.command_type),
+                                [str(n) for n in request.namespace or []]))
+        count = CommandMetadataCount(Count=len(found))
+        count.PSObject.type_names = ["Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo",
+                                     "System.Management.Automation.PSCustomObject", "System.Object"]
+        run.pipeline.state = PSInvocationState.Running
+        for obj in [count, *found]:
+            run.pipeline.prepare_message(obj, message_type=PSRPMessageType.PipelineOutput)
+        run.pipeline.complete()
+
     def _pump(self) -> None:
         while True:
             payload = self._pool.data_to_send(FRAGMENT_SIZE)
             if payload is None:
                 return
-            self._queues[payload.pipeline_id].append(payload.data)
+            self._deliver(payload.pipeline_id, payload.data)
+
+    def _deliver(self, pipeline_id: uuid.UUID | None, data: bytes) -> None:
+        """Hand one payload to the transport (WinRM: queued for that target's next Receive)."""
+        self._queues[pipeline_id].append(data)

@@ -63,7 +63,7 @@ class SimServer:
         self._tmp = Path(tempfile.mkdtemp(prefix="nestedhv-sim-"))
         self.users = UserStore(users, self._tmp)
         self.tls: ServerTls | None = make_server_tls(self._tmp, host) if https else None
-        self.shells = ShellService(engine)
+        self.shells = ShellService(engine, auth=self.auth_mode.value)
         self._random = random.Random(faults.seed)
         self._counter_lock = threading.Lock()
         self.request_count = 0  # every HTTP request received, auth legs included

@@ -29,7 +29,7 @@ SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
 FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 
-_DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 
 
 def q(prefix: str, name: str) -> str:
@@ -54,12 +54,20 @@ def message_id_of(envelope: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
-def _duration(text: str | None, default: float) -> float:
-    match = _DURATION.match((text or "").strip())
-    if not match or not any(match.groups()):
+def duration(text: str | None, default: float) -> float:
+    """OperationTimeout in seconds; absent means the default, anything but a positive xs:duration is
+    refused as Windows refuses it (recorded: PT-1S)."""
+    if text is None:
         return default
-    hours, minutes, seconds = match.groups()
-    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+    value = text.strip()
+    match = _DURATION.match(value)
+    if not match or not any(match.groups()):
+        raise wsman_fault.invalid_timeout(value)
+    days, hours, minutes, seconds = match.groups()
+    total = int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+    if total <= 0:
+        raise wsman_fault.invalid_timeout(value)
+    return total
 
 
 def parse_request(envelope: bytes, default_timeout: float = 60.0) -> SoapRequest:
@@ -95,19 +103,25 @@ def parse_request(envelope: bytes, default_timeout: float = 60.0) -> SoapRequest
         resource_uri=(header.findtext("w:ResourceURI", None, NS) or "").strip(),
         selectors=selectors,
         options=options,
-        operation_timeout=_duration(header.findtext("w:OperationTimeout", None, NS), default_timeout),
+        operation_timeout=duration(header.findtext("w:OperationTimeout", None, NS), default_timeout),
         max_envelope_size=max_env,
         body=body,
     )
 
 
-def _header(action: str, relates_to: str | None) -> ET.Element:
-    header = ET.Element(q("s", "Header"))
-    ET.SubElement(header, q("a", "To")).text = ANONYMOUS
-    ET.SubElement(header, q("a", "Action"), {q("s", "mustUnderstand"): "true"}).text = action
+def _uuid_text() -> str:
     # uuid4() reads os.urandom, which costs ~0.2 ms per call in sandboxes; a message id needs no crypto
-    message_id = uuid.UUID(int=random.getrandbits(128), version=4)
-    ET.SubElement(header, q("a", "MessageID")).text = f"uuid:{str(message_id).upper()}"
+    return str(uuid.UUID(int=random.getrandbits(128), version=4)).upper()
+
+
+def _header(action: str, relates_to: str | None, activity: bool) -> ET.Element:
+    # Windows' order: Action, MessageID, ActivityId (answers, not faults), To, RelatesTo
+    header = ET.Element(q("s", "Header"))
+    ET.SubElement(header, q("a", "Action")).text = action
+    ET.SubElement(header, q("a", "MessageID")).text = f"uuid:{_uuid_text()}"
+    if activity:
+        ET.SubElement(header, q("p", "ActivityId")).text = _uuid_text()
+    ET.SubElement(header, q("a", "To")).text = ANONYMOUS
     if relates_to:
         ET.SubElement(header, q("a", "RelatesTo")).text = relates_to
     return header
@@ -115,7 +129,7 @@ def _header(action: str, relates_to: str | None) -> ET.Element:
 
 def response(action: str, relates_to: str, body_children: list[ET.Element]) -> bytes:
     envelope = ET.Element(q("s", "Envelope"), {q("xml", "lang"): "en-US"})
-    envelope.append(_header(action, relates_to))
+    envelope.append(_header(action, relates_to, activity=True))
     body = ET.SubElement(envelope, q("s", "Body"))
     body.extend(body_children)
     return ET.tostring(envelope, encoding="utf-8", xml_declaration=False)
@@ -123,7 +137,7 @@ def response(action: str, relates_to: str, body_children: list[ET.Element]) -> b
 
 def fault(error: WSManFault, relates_to: str | None, machine: str) -> bytes:
     envelope = ET.Element(q("s", "Envelope"), {q("xml", "lang"): "en-US"})
-    envelope.append(_header(FAULT_ACTION, relates_to))
+    envelope.append(_header(FAULT_ACTION, relates_to, activity=False))
     body = ET.SubElement(envelope, q("s", "Body"))
     fault_el = ET.SubElement(body, q("s", "Fault"))
     code = ET.SubElement(fault_el, q("s", "Code"))
@@ -131,8 +145,17 @@ def fault(error: WSManFault, relates_to: str | None, machine: str) -> bytes:
     subcode = ET.SubElement(code, q("s", "Subcode"))
     ET.SubElement(subcode, q("s", "Value")).text = error.subcode
     reason = ET.SubElement(fault_el, q("s", "Reason"))
-    ET.SubElement(reason, q("s", "Text"), {q("xml", "lang"): "en-US"}).text = error.message
+    ET.SubElement(reason, q("s", "Text"), {q("xml", "lang"): "en-US"}).text = error.reason_text
     detail = ET.SubElement(fault_el, q("s", "Detail"))
+    if error.detail:
+        ET.SubElement(detail, q("w", "FaultDetail")).text = wsman_fault.FAULT_DETAIL + error.detail
     wsman = ET.SubElement(detail, q("f", "WSManFault"), {"Code": str(error.code), "Machine": machine})
-    ET.SubElement(wsman, q("f", "Message")).text = error.message
+    message = ET.SubElement(wsman, q("f", "Message"))
+    if error.provider is None:
+        message.text = error.message
+    else:  # a plugin's fault: the provider's own WSManFault inside a ProviderFault
+        name, path = error.provider
+        provider = ET.SubElement(message, q("f", "ProviderFault"), {"provider": name, "path": path})
+        inner = ET.SubElement(provider, q("f", "WSManFault"), {"Code": str(error.code), "Machine": machine})
+        ET.SubElement(inner, q("f", "Message")).text = error.message
     return ET.tostring(envelope, encoding="utf-8", xml_declaration=False)

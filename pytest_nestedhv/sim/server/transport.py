@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import encryption, soap, wsman_fault
 from .auth import ConnectionAuth, Verdict
+from .server_config import MAX_ENVELOPE_KB
 from .wsman import Caller
 from .wsman_fault import WSManFault
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_ENVELOPE_BYTES = 500 * 1024  # WinRM's default MaxEnvelopeSizekb = 500
+MAX_ENVELOPE_BYTES = MAX_ENVELOPE_KB * 1024
 MAX_BODY_BYTES = 2 * MAX_ENVELOPE_BYTES  # encrypted bodies carry some overhead
 DRAIN_LIMIT = 64 * 1024 * 1024  # beyond this an oversized body is not read, the connection closes
 WSMAN_PATH = "/wsman"
@@ -162,6 +163,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
         sim = self.server.sim
         context = self.auth.context
         relates_to: str | None = None
+        machine = _machine(self.headers.get("Host"), sim.machine_name)
         try:
             if body is None:
                 raise wsman_fault.encoding_limit()
@@ -181,11 +183,20 @@ class WinRMHandler(BaseHTTPRequestHandler):
             caller = Caller(user=user, client_ip=self.client_address[0], endpoint=sim.url)
             envelope, status = sim.shells.handle(request, caller), 200
         except WSManFault as fault:
-            envelope, status = soap.fault(fault, relates_to, sim.machine_name), 500
+            envelope, status = soap.fault(fault, relates_to, machine), 500
         except Exception as exc:  # every internal error still answers with a fault
             log.exception("internal error while serving a WSMan request")
             fault = wsman_fault.plugin_failure(f"Internal error: {type(exc).__name__}.")
-            envelope, status = soap.fault(fault, relates_to, sim.machine_name), 500
+            envelope, status = soap.fault(fault, relates_to, machine), 500
         if encrypted and context is not None:
             return encryption.wrap(context, envelope), status, {"Content-Type": encryption.CONTENT_TYPE}
         return envelope, status, {"Content-Type": "application/soap+xml;charset=UTF-8"}
+
+
+def _machine(host_header: str | None, fallback: str) -> str:
+    """A fault's Machine attribute: the address the client used (its Host header, without the port),
+    as Windows names it (recorded: Machine="127.0.0.1" for a client of https://127.0.0.1:55986)."""
+    host = (host_header or "").strip()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0] or fallback
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else (host or fallback)

@@ -11,11 +11,14 @@ import xml.etree.ElementTree as ET
 from . import soap, wsman_fault
 from .engine_api import EngineLike
 from .psrp_shell import PsrpShell
+from .server_config import config_element
 from .soap import NS, SoapRequest, q
 
 POWERSHELL_URI = "http://schemas.microsoft.com/powershell/"
+CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
 STREAM_DONE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"
-STREAM_RUNNING = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running"
+DEFAULT_IDLE_SECONDS = 7200.0  # winrm/config/Winrs IdleTimeout, 7200000 ms
+MAX_IDLE = "PT2147483.647S"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +45,9 @@ def _uuid(text: str | None, what: str) -> uuid.UUID:
 class ShellService:
     """All shells of one server, keyed by ShellId (upper-case GUID)."""
 
-    def __init__(self, engine: EngineLike, max_receive_bytes: int = 150 * 1024) -> None:
+    def __init__(self, engine: EngineLike, max_receive_bytes: int = 150 * 1024, auth: str = "negotiate") -> None:
         self._engine = engine
+        self._auth = auth
         self._lock = threading.Lock()
         self._shells: dict[str, PsrpShell] = {}
         self._stopping = False
@@ -84,6 +88,8 @@ class ShellService:
         with self._lock:
             shell = self._shells.get(shell_id.upper())
         if shell is None:
+            if request.action == soap.TRANSFER + "Get":
+                raise wsman_fault.unknown_resource_instance()
             raise wsman_fault.shell_not_found(shell_id)
         return shell
 
@@ -100,6 +106,9 @@ class ShellService:
             raise wsman_fault.invalid_soap_body()
         shell_id = (shell_el.attrib.get("ShellId") or str(uuid.uuid4())).upper()
         shell = PsrpShell(shell_id, request.resource_uri, caller.user, caller.client_ip, self._engine)
+        idle = shell_el.findtext("rsp:IdleTimeOut", None, NS)
+        shell.idle_seconds = soap.duration(idle, DEFAULT_IDLE_SECONDS) if idle else DEFAULT_IDLE_SECONDS
+        shell.profile_loaded = request.options.get("WINRS_NOPROFILE", "").upper() != "TRUE"
         shell.open(_b64(creation.text))
         with self._lock:
             if self._stopping:
@@ -114,28 +123,33 @@ class ShellService:
         ET.SubElement(selectors, q("w", "Selector"), {"Name": "ShellId"}).text = shell_id
         return [created, self._shell_element(shell, request)]
 
-    def _shell_element(self, shell: PsrpShell, request: SoapRequest) -> ET.Element:
+    def _shell_element(self, shell: PsrpShell, request: SoapRequest, usage: bool = False) -> ET.Element:
+        """The rsp:Shell fields in Windows' order (recorded Create and Get answers); a Get adds the
+        shell's memory and child processes."""
         el = ET.Element(q("rsp", "Shell"))
+        run_time, inactivity = shell.times()
         fields = [
             ("ShellId", shell.shell_id),
-            ("Name", "WinRM1"),
             ("ResourceUri", shell.resource_uri),
             ("Owner", shell.owner),
             ("ClientIP", shell.client_ip),
-            ("IdleTimeOut", "PT7200.000S"),
+            ("ProcessId", str(shell.process_id)),
+            ("IdleTimeOut", f"PT{shell.idle_seconds:.3f}S"),
             ("InputStreams", "stdin pr"),
             ("OutputStreams", "stdout"),
-            ("MaxIdleTimeOut", "PT2147483.647S"),
+            ("MaxIdleTimeOut", MAX_IDLE),
             ("Locale", "en-US"),
             ("DataLocale", "en-US"),
-            ("CompressionMode", "XpressCompression"),
-            ("ProfileLoaded", "Yes"),
+            ("CompressionMode", "NoCompression"),  # pypsrp asks for none; Windows echoes it
+            ("ProfileLoaded", "Yes" if shell.profile_loaded else "No"),
             ("Encoding", "UTF8"),
             ("BufferMode", "Block"),
             ("State", "Connected"),
-            ("ShellRunTime", "P0DT0H0M0S"),
-            ("ShellInactivity", "P0DT0H0M0S"),
+            ("ShellRunTime", _wsman_duration(run_time)),
+            ("ShellInactivity", _wsman_duration(inactivity)),
         ]
+        if usage:
+            fields += [("MemoryUsed", "58MB"), ("ChildProcesses", "0")]
         for name, value in fields:
             ET.SubElement(el, q("rsp", name)).text = value
         return el
@@ -148,7 +162,9 @@ class ShellService:
         return []
 
     def _get(self, request: SoapRequest, caller: Caller) -> list[ET.Element]:
-        return [self._shell_element(self._shell(request), request)]
+        if request.resource_uri.rstrip("/").lower() == CONFIG_URI:
+            return [config_element(self._auth)]
+        return [self._shell_element(self._shell(request), request, usage=True)]
 
     def _command(self, request: SoapRequest, caller: Caller) -> list[ET.Element]:
         shell = self._shell(request)
@@ -189,14 +205,12 @@ class ShellService:
             if command_id is not None:
                 attrs["CommandId"] = str(command_id).upper()
             ET.SubElement(response, q("rsp", "Stream"), attrs).text = base64.b64encode(payload).decode("ascii")
-        if command_id is not None:
+        if command_id is not None and done:
+            # Windows sends CommandState only with the last answer (recorded intermediate Receives have none)
             state = ET.SubElement(
-                response,
-                q("rsp", "CommandState"),
-                {"CommandId": str(command_id).upper(), "State": STREAM_DONE if done else STREAM_RUNNING},
+                response, q("rsp", "CommandState"), {"CommandId": str(command_id).upper(), "State": STREAM_DONE}
             )
-            if done:
-                ET.SubElement(state, q("rsp", "ExitCode")).text = "0"
+            ET.SubElement(state, q("rsp", "ExitCode")).text = "0"
         return [response]
 
     def _signal(self, request: SoapRequest, caller: Caller) -> list[ET.Element]:
@@ -207,3 +221,12 @@ class ShellService:
         command_id = _uuid(signal.attrib.get("CommandId"), "CommandId")
         shell.signal(command_id, (signal.findtext("rsp:Code", None, NS) or "").strip())
         return [ET.Element(q("rsp", "SignalResponse"))]
+
+
+def _wsman_duration(seconds: float) -> str:
+    """ShellRunTime/ShellInactivity as Windows writes them: P0DT0H1M2S."""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"P{days}DT{hours}H{minutes}M{secs}S"
