@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import pytest
 
@@ -119,11 +119,12 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
+    from .hyperv.machines import HyperVHost
     from .remote.backends import BadTarget
     from .remote.hosts import HostPool
 
     mask = SecretMask(settings.secrets())
-    hosts = HostPool(settings, mask)
+    hosts = HostPool(settings, mask, HyperVHost)
     try:
         hosts.prepare()
     except BadTarget as exc:
@@ -261,7 +262,7 @@ def discard_reports(config: pytest.Config) -> None:
         manager.unregister(xml)
 
 
-@dataclasses.dataclass(eq=False)  # a plugin must be hashable: pluggy keeps plugins in sets
+@dataclasses.dataclass(eq=False)  # a plugin object must stay hashable
 class _RanTests:
     """Notices that a test ran, here or (under xdist) on a worker reporting to the controller."""
 
@@ -272,17 +273,16 @@ class _RanTests:
             self.config.stash[_TESTS_STARTED] = True
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
-    """Collection is over: without a test to run (--collect-only, collection errors, all
-    deselected) the previous reports stay as they are."""
-    config = session.config
-    stops = bool(session.testsfailed) and not config.option.continue_on_collection_errors
-    nothing = not session.items and not _xdist_controller(config)  # an xdist controller collects nothing itself
-    # why here and not in pytest_sessionfinish: pluggy calls the hook implementations it had
-    # when the hook was called, so a writer unregistered during sessionfinish still writes
-    if config.option.collectonly or stops or nothing:
-        discard_reports(config)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[object]:
+    """A run that executed no test (--collect-only, collection errors, all deselected) leaves
+    the previous reports as they are. Decided here, not in sessionfinish: pluggy fixes a hook's
+    callers when the call starts, so a writer unregistered during sessionfinish would still write."""
+    try:
+        return (yield)
+    finally:
+        if not session.config.stash.get(_TESTS_STARTED, False):
+            discard_reports(session.config)
 
 
 @pytest.hookimpl(trylast=True)
@@ -431,10 +431,8 @@ def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
     label = getattr(request, "param", None)
     if state is None or label is None:
         _no_host(request.config)
-    from .hyperv.machines import HyperVHost
-
     try:
-        yield HyperVHost.of(state.hosts.get(label))
+        yield cast("HyperVHost", state.hosts.get(label))  # the pool makes HyperVHosts (pytest_configure)
     except ConnectionFailed as exc:
         _exit_connection_failed(request.config, state.mask.mask(str(exc)))
 

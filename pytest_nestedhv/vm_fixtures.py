@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import itertools
 import logging
 import re
@@ -21,6 +22,7 @@ import pytest
 if TYPE_CHECKING:
     from .hyperv.lab import Lab
     from .hyperv.machines import VM, HyperVHost
+    from .hyperv.names import RunNames
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
@@ -159,7 +161,7 @@ class L1Pool:
                            guest_cred=host.guest_credential, inner_image=host.inner_image,
                            switch=host.settings.switch, memory_bytes=shape.memory_bytes,
                            processor_count=shape.processors, **extra)
-        lab = Lab(host.session, config, host=host.host_facts)
+        lab = Lab(host.session, config, host=host.facts)  # the facts also name the build in the reports
         return _Built(lab, VM(lab.names.l1, host.machine, host.guest_credential))
 
     def cleanup(self, keep: Any, failed: bool) -> list[str]:
@@ -259,11 +261,11 @@ class _Created:
 class InnerVMFactory:
     """``nested_inner_vm(...)``: creates L2s in the L1 and remembers them for removal."""
 
-    def __init__(self, l1: VM, host: HyperVHost, tag: str, run_id: str, numbers: Iterator[int]) -> None:
+    def __init__(self, l1: VM, host: HyperVHost, names: RunNames, numbers: Iterator[int]) -> None:
         self.l1 = l1
         self.host = host
-        self.tag = tag
-        self.run_id = run_id
+        self.names = names  # the L1's lab: names and Notes tag of everything made in it
+        self.tag = names.tag
         self.numbers = numbers
         self.created: list[_Created] = []
 
@@ -277,7 +279,7 @@ class InnerVMFactory:
         the run's name (``nestedhv-<run>-<name>``). ``switch``: a virtual switch inside the L1 to
         connect it to. ``start``: Start-VM at once (wait with ``wait_heartbeat``)."""
         from .hyperv.machines import VM
-        from .hyperv.names import PREFIX, join_path, parent_dir
+        from .hyperv.names import join_path, parent_dir
         from .remote.commands import SWITCH, Cmd
 
         if generation not in (1, 2):
@@ -287,7 +289,7 @@ class InnerVMFactory:
         suffix = name if name is not None else f"l2-{next(self.numbers)}"
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", suffix):
             raise ValueError(f"nested_inner_vm(name={name!r}): letters, digits, '.', '_' and '-' only (up to 40)")
-        vm_name = suffix if suffix.startswith(PREFIX) else f"{PREFIX}{self.run_id}-{suffix}"
+        vm_name = self.names.vm(suffix)
         inside = self.l1.inside
         image = image or self.host.inner_image
         params: dict[str, Any] = {"Name": vm_name, "Generation": generation, "MemoryStartupBytes": memory_bytes}
@@ -316,6 +318,25 @@ class InnerVMFactory:
         else:
             vm.refresh()
         return vm
+
+    def events(self, since: datetime.datetime, mask: Any, test: str) -> list[Any]:
+        """The event-log records inside the L1 that name the L2s this factory made, since ``since``,
+        as reporting's EventRecords (calls tagged so that repro.ps1 never replays them)."""
+        from .remote.errors import RemoteError
+        from .reporting.events import CLOCK_MARGIN, STEP, to_record
+
+        records: list[Any] = []
+        transcript = getattr(self.host.session, "transcript", None)
+        with transcript.step(STEP) if transcript is not None else contextlib.nullcontext():
+            for created in self.created:
+                try:
+                    found = created.vm.events(since=since - CLOCK_MARGIN)
+                except RemoteError as err:  # the L1 may be gone with the failure: fewer events, no error
+                    log.info("events of %s: %s", created.vm.name, mask.mask(str(err)))
+                    continue
+                machine = f"guest:{self.l1.name}"
+                records += [r for r in (to_record(e, machine, mask, test) for e in found) if r is not None]
+        return records
 
     def cleanup(self, keep: bool) -> list[str]:
         """Remove (or, keeping, mark as kept) what this factory created, newest first; only VMs
@@ -356,11 +377,31 @@ def nested_inner_vm(request: pytest.FixtureRequest, nested_host: HyperVHost, nes
     failure or Ctrl-C; ``--nested-keep=always`` (or ``failed`` when the test failed) keeps them.
     Names carry the run id and Notes the run's tag, so only these VMs are ever removed."""
     lab = next(b.lab for b in nested_l1_pool.built.values() if b.vm is nested_l1)
-    factory = InnerVMFactory(nested_l1, nested_host, lab.names.tag, lab.config.run_id, nested_l1_pool.l2_numbers)
+    factory = InnerVMFactory(nested_l1, nested_host, lab.names, nested_l1_pool.l2_numbers)
+    started = datetime.datetime.now(datetime.timezone.utc)
     try:
         yield factory
     finally:
+        failed = _test_failed(request.node)
+        if failed and factory.created:
+            _hand_events_to_reports(request, factory, started)
         keep = nested_host.settings.keep
-        kept = keep == "always" or (keep == "failed" and _test_failed(request.node))
+        kept = keep == "always" or (keep == "failed" and failed)
         with contextlib.suppress(Exception):  # cleanup logs its own errors; never mask the test's result
             factory.cleanup(kept)
+
+
+def _hand_events_to_reports(request: pytest.FixtureRequest, factory: InnerVMFactory,
+                            started: datetime.datetime) -> None:
+    from .plugin import get_state
+    from .reporting.collect import EVENTS_KEY
+
+    state = get_state(request.config)
+    if state is None:
+        return
+    try:
+        records = factory.events(started, state.mask, request.node.nodeid)
+    except Exception as err:  # noqa: BLE001 - events are an extra: never change the test's result
+        log.info("could not read the L2s' events: %s", state.mask.mask(str(err)))
+        return
+    request.node.stash[EVENTS_KEY] = [*request.node.stash.get(EVENTS_KEY, []), *records]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ..reporting import history_store
 from ..reporting.history_store import HistoryError
@@ -17,6 +18,7 @@ from ..reporting.writer import HISTORY_DB, HISTORY_HTML, render_history
 from .importer import entries_from_files
 
 BAD_INPUT = 2
+T = TypeVar("T")
 
 
 def _factor(text: str) -> float:
@@ -47,21 +49,29 @@ def _show(argv: Sequence[str]) -> int:
     if not db.exists():
         print(f"error: no history database at {db}: run pytest --nested-host=... first, or pass --db", file=sys.stderr)
         return BAD_INPUT
-    try:
-        if args.json:
-            json.dump(history_json(history_store.read(db), args.slowdown_factor), sys.stdout, indent=2)
-            sys.stdout.write("\n")
-            return 0
-        target = args.out or db.with_name(HISTORY_HTML)
-        render_history(db, target, slowdown_factor=args.slowdown_factor)
-    except HistoryError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return BAD_INPUT
-    except OSError as err:
-        print(f"error: cannot write {args.out or db.with_name(HISTORY_HTML)}: {err.strerror or err}", file=sys.stderr)
+    if args.json:
+        data = _guarded(lambda: history_json(history_store.read(db), args.slowdown_factor), db)
+        if data is None:
+            return BAD_INPUT
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    target = args.out or db.with_name(HISTORY_HTML)
+    if _guarded(lambda: render_history(db, target, slowdown_factor=args.slowdown_factor), target) is None:
         return BAD_INPUT
     print(target)
     return 0
+
+
+def _guarded(action: Callable[[], T], path: Path) -> T | None:
+    """The action's result; None after printing one line for a history or file problem."""
+    try:
+        return action()
+    except HistoryError as err:
+        print(f"error: {err}", file=sys.stderr)
+    except OSError as err:
+        print(f"error: cannot write {path}: {err.strerror or err}", file=sys.stderr)
+    return None
 
 
 def _import(argv: Sequence[str]) -> int:
@@ -79,13 +89,8 @@ def _import(argv: Sequence[str]) -> int:
     if errors:
         print("error: nothing was imported; fix or leave out the files above", file=sys.stderr)
         return BAD_INPUT
-    try:
-        done = history_store.append(args.db, entries)
-    except HistoryError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return BAD_INPUT
-    except OSError as err:
-        print(f"error: cannot write {args.db}: {err.strerror or err}", file=sys.stderr)
+    done = _guarded(lambda: history_store.append(args.db, entries), args.db)
+    if done is None:
         return BAD_INPUT
     if done.note:
         print(done.note)

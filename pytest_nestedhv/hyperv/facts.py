@@ -211,7 +211,8 @@ def gather_host(session: SessionLike, timeout: float = FACTS_TIMEOUT_S) -> HostF
 
 
 def branch_of(build_lab_ex: str) -> str | None:
-    """The branch a build came from: BuildLabEx is BUILD.QFE.ARCH.BRANCH.TIMESTAMP (26100.1.amd64fre.ge_release.240331-1435)."""
+    """The branch a build came from: BuildLabEx is BUILD.QFE.ARCH.BRANCH.TIMESTAMP
+    (26100.1.amd64fre.ge_release.240331-1435 -> ge_release)."""
     parts = str(build_lab_ex or "").split(".")
     return parts[3] if len(parts) >= 5 and parts[3] else None
 

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pytest_nestedhv.machines")
 
-DEFAULT_TIMEOUT_S = 600.0
 POLL_S = 1.0  # wait_running reads the state this often (Wait-VM has no "Running" condition)
 SLICE_S = 30  # Wait-VM slices: a VM that turned off is noticed within one
 
@@ -201,10 +200,6 @@ class HyperVHost(NestedHost):
     access: ``run(cmdlet, **params)`` on the host, ``vm(name)`` a handle, ``facts`` (read once)."""
 
     host_facts: HostFacts | None = None
-
-    @classmethod
-    def of(cls, host: NestedHost) -> HyperVHost:
-        return cls(**{f.name: getattr(host, f.name) for f in dataclasses.fields(NestedHost)})
 
     @property
     def machine(self) -> Machine:

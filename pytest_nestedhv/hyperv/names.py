@@ -26,6 +26,10 @@ class RunNames:
     def negative(self) -> str:
         return f"{PREFIX}{self.run_id}-neg"
 
+    def vm(self, suffix: str) -> str:
+        """Another VM of this run (an L2 a test makes): ``nestedhv-<run id>-<suffix>``."""
+        return suffix if suffix.startswith(PREFIX) else f"{PREFIX}{self.run_id}-{suffix}"
+
     @property
     def tag(self) -> str:
         return f"{RUN_TAG}{self.run_id}"

@@ -63,9 +63,10 @@ class _Runtime:
 class HostPool:
     """Opens each target once, on first use, through its backend, and closes everything at the end."""
 
-    def __init__(self, settings: Settings, mask: SecretMask) -> None:
+    def __init__(self, settings: Settings, mask: SecretMask, host_type: type[NestedHost] = NestedHost) -> None:
         self.settings = settings
         self.mask = mask
+        self.host_type = host_type  # what get() hands out: the plugin's is a NestedHost with Hyper-V handles
         self._hosts = {t.label: _Runtime(t) for t in settings.targets}
 
     def prepare(self) -> None:
@@ -90,9 +91,9 @@ class HostPool:
         opened = get_backend(rt.target.kind).open(rt.target, self.settings, self.mask, rt.prepared)
         rt.opened = opened
         session = opened.session
-        host = NestedHost(target=opened.target, session=session, settings=self.settings,
-                          guest_credential=opened.guest_credential, base_image=opened.base_image,
-                          inner_image=opened.inner_image, scenario=opened.scenario)
+        host = self.host_type(target=opened.target, session=session, settings=self.settings,
+                              guest_credential=opened.guest_credential, base_image=opened.base_image,
+                              inner_image=opened.inner_image, scenario=opened.scenario)
         try:
             host.info = read_host_info(session)
             check_hyperv_access(session)

@@ -17,9 +17,13 @@ import pytest
 from ..hyperv.facts import GuestFacts, HostFacts, VMFacts
 from ..remote.secrets import SecretMask
 from . import events as event_logs
+from .records import EventRecord
 from .wire import encode_entry, encode_phase, jsonable
 
 PAYLOAD_ATTR = "nestedhv"
+# item.stash: event-log records a fixture collected itself when its test failed (nested_inner_vm
+# reads the logs inside the L1 about the L2s it made); sent with the next report of that test
+EVENTS_KEY = pytest.StashKey[list[EventRecord]]()
 PAYLOAD_VERSION = 1
 FINDING_KEYS = ("status", "found", "required", "remedy", "evidence")
 GUEST_STEP = "guest-reachable"
@@ -282,6 +286,9 @@ def build_payload(item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.
     events: list[dict[str, Any]] = []
     if ctx is not None and report.failed and report.when in ("setup", "call"):
         events = collect_events(state.contexts[ctx.label], state, mask, item.nodeid)
+    if ctx is not None and item.stash.get(EVENTS_KEY, None):
+        events += [dataclasses.asdict(r) for r in item.stash[EVENTS_KEY]]
+        del item.stash[EVENTS_KEY]
     for label, known in state.contexts.items():
         part = _drain(known, state, mask, item.nodeid, report.when)
         if label == (ctx.label if ctx else None) and events:

@@ -60,10 +60,21 @@ def _seconds(value: float) -> str:
     return f"{value:.1f} s"
 
 
-def _run_cell(run: RunOutcome, base: Path | None) -> str:
+def owners(runs: Sequence[RunRow]) -> dict[str, str]:
+    """Path -> the run id of the newest run that wrote it: a report folder used again holds only the
+    newest run's files, so older runs that recorded the same path get no link."""
+    out: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        for path in (run.report, run.bundle):
+            if path and (path not in out or run.started >= out[path][0]):
+                out[path] = (run.started, run.run_id)
+    return {path: run_id for path, (_, run_id) in out.items()}
+
+
+def _run_cell(run: RunOutcome, base: Path | None, owned: dict[str, str]) -> str:
     title = escape(f"run {run.run_id}, started {_date(run.started)}", quote=True)
-    report = _href(run.report, base)
-    bundle = _href(run.bundle, base)
+    report = _href(run.report, base) if owned.get(run.report or "") == run.run_id else None
+    bundle = _href(run.bundle, base) if owned.get(run.bundle or "") == run.run_id else None
     text = escape(run.outcome)
     link = f'<a href="{escape(report)}">{text}</a>' if report else text
     extra = f' <a class="bundle" href="{escape(bundle)}">bundle</a>' if bundle else ""
@@ -84,6 +95,7 @@ def _build_header(key: BuildKey, text: str, runs: Sequence[RunRow]) -> str:
 
 def _matrix(host: str, tests: Sequence[TestHistory], builds: Sequence[tuple[BuildKey, str]],
             runs: Sequence[RunRow], base: Path | None) -> list[str]:
+    owned = owners(runs)
     parts = [f'<table class="matrix" data-host="{escape(host)}"><thead><tr><th>requirement</th>']
     parts += [_build_header(key, text, runs) for key, text in builds]
     parts.append("<th>regression windows</th><th>flaky builds</th></tr></thead><tbody>")
@@ -95,7 +107,7 @@ def _matrix(host: str, tests: Sequence[TestHistory], builds: Sequence[tuple[Buil
             if result is None:
                 parts.append(f'<td class="none" data-build="{escape(text)}">-</td>')
                 continue
-            cells = "".join(_run_cell(run, base) for run in result.runs)
+            cells = "".join(_run_cell(run, base, owned) for run in result.runs)
             parts.append(f'<td class="{result.verdict}" data-build="{escape(text)}" '
                          f'data-verdict="{result.verdict}">{cells}</td>')
         windows = "<br>".join(escape(w.text()) for w in t.regressions)
@@ -168,33 +180,27 @@ def render_history_html(history: History, *, title: str = "pytest-nestedhv histo
             parts.append(f'<p class="flight">Windows Insider flight: {escape(", ".join(flights))}</p>')
         parts += _matrix(host, mine, builds, runs, base)
         parts += _steps(host, my_steps, builds, factor)
-    parts.append('<h2>Failing now</h2><table id="failing"><thead><tr><th>host</th><th>requirement</th>'
-                 "<th>test</th><th>first failing build</th></tr></thead><tbody>")
-    for t in (t for t in tests if t.first_failing_build):
-        parts.append(f"<tr><td>{escape(t.host)}</td><td>{escape(t.key)}</td><td>{escape(t.test_id)}</td>"
-                     f"<td>{escape(t.first_failing_build or '')}</td></tr>")
-    parts.append("</tbody></table>")
-    parts.append('<h2>Regression windows</h2><table id="regressions"><thead><tr><th>host</th><th>requirement</th>'
-                 "<th>broke in</th><th>fixed in</th><th>last passed before</th></tr></thead><tbody>")
-    for t in tests:
-        for w in t.regressions:
-            parts.append(f"<tr><td>{escape(t.host)}</td><td>{escape(t.key)}</td><td>{escape(w.broke)}</td>"
-                         f"<td>{escape(w.fixed or 'still failing')}</td><td>{escape(w.after or '-')}</td></tr>")
-    parts.append("</tbody></table>")
-    parts.append('<h2>Flaky (one build, different outcomes)</h2><table id="flaky"><thead><tr><th>host</th>'
-                 "<th>requirement</th><th>build</th><th>outcomes of its runs</th></tr></thead><tbody>")
-    for t in tests:
-        for r in (r for r in t.results if r.verdict == "flaky"):
-            seq = ", ".join(f"{o.outcome} ({o.run_id})" for o in r.runs)
-            parts.append(f"<tr><td>{escape(t.host)}</td><td>{escape(t.key)}</td><td>{escape(r.build_text)}</td>"
-                         f"<td>{escape(seq)}</td></tr>")
-    parts.append("</tbody></table>")
-    parts.append('<h2>Slower steps</h2><table id="slowdowns"><thead><tr><th>host</th><th>step</th><th>build</th>'
-                 "<th>median</th><th>baseline (previous builds)</th><th>ratio</th></tr></thead><tbody>")
-    for s in steps:
-        for d in s.slowdowns:
-            parts.append(f"<tr><td>{escape(s.host)}</td><td>{escape(s.step)}</td><td>{escape(d.build)}</td>"
-                         f"<td>{escape(_seconds(d.seconds))}</td><td>{escape(_seconds(d.baseline))} "
-                         f"({escape(', '.join(d.baseline_builds))})</td><td>{d.ratio:.2f}x</td></tr>")
-    parts.append("</tbody></table></body></html>")
+    parts += _table("failing", "Failing now", ("host", "requirement", "test", "first failing build"),
+                    [(t.host, t.key, t.test_id, t.first_failing_build or "") for t in tests if t.first_failing_build])
+    parts += _table("regressions", "Regression windows",
+                    ("host", "requirement", "broke in", "fixed in", "last passed before"),
+                    [(t.host, t.key, w.broke, w.fixed or "still failing", w.after or "-")
+                     for t in tests for w in t.regressions])
+    parts += _table("flaky", "Flaky (one build, different outcomes)",
+                    ("host", "requirement", "build", "outcomes of its runs"),
+                    [(t.host, t.key, r.build_text, ", ".join(f"{o.outcome} ({o.run_id})" for o in r.runs))
+                     for t in tests for r in t.results if r.verdict == "flaky"])
+    parts += _table("slowdowns", "Slower steps", ("host", "step", "build", "median", "baseline (previous builds)",
+                                                  "ratio"),
+                    [(s.host, s.step, d.build, _seconds(d.seconds),
+                      f"{_seconds(d.baseline)} ({', '.join(d.baseline_builds)})", f"{d.ratio:.2f}x")
+                     for s in steps for d in s.slowdowns])
+    parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _table(table_id: str, title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]
+    return [f'<h2>{escape(title)}</h2><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>', *body,
+            "</tbody></table>"]

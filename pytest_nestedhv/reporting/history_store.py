@@ -76,8 +76,23 @@ def build_text(build: int | None, ubr: int | None) -> str:
     return f"{build}.{ubr}" if ubr is not None else str(build)
 
 
+class _OnABuild:
+    """Build and UBR as history sorts (numerically) and writes (BUILD.UBR) them."""
+
+    build: int | None
+    ubr: int | None
+
+    @property
+    def build_key(self) -> tuple[int, int]:
+        return (self.build or 0, self.ubr or 0)
+
+    @property
+    def build_text(self) -> str:
+        return build_text(self.build, self.ubr)
+
+
 @dataclasses.dataclass(frozen=True)
-class HistoryRow:
+class HistoryRow(_OnABuild):
     """One test's outcome in one run."""
 
     run_id: str
@@ -90,17 +105,9 @@ class HistoryRow:
     duration: float
     time: str
 
-    @property
-    def build_key(self) -> tuple[int, int]:
-        return (self.build or 0, self.ubr or 0)
-
-    @property
-    def build_text(self) -> str:
-        return build_text(self.build, self.ubr)
-
 
 @dataclasses.dataclass(frozen=True)
-class RunRow:
+class RunRow(_OnABuild):
     """One run on one host. ``report`` and ``bundle`` are absolute paths, as they were when recorded."""
 
     run_id: str
@@ -112,14 +119,6 @@ class RunRow:
     branch: str | None = None  # the build's branch from BuildLabEx
     report: str | None = None
     bundle: str | None = None
-
-    @property
-    def build_key(self) -> tuple[int, int]:
-        return (self.build or 0, self.ubr or 0)
-
-    @property
-    def build_text(self) -> str:
-        return build_text(self.build, self.ubr)
 
 
 @dataclasses.dataclass(frozen=True)

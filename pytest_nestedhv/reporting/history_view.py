@@ -18,11 +18,11 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from ..config import DEFAULT_SLOWDOWN_FACTOR
 from .history_store import History, HistoryRow, RunRow
 
 BAD = ("failed", "error")
 GOOD = ("passed",)
-DEFAULT_SLOWDOWN_FACTOR = 1.5
 BASELINE_BUILDS = 5
 # a step must also be this many seconds slower: sub-second steps jitter by more than 1.5x between runs
 NOISE_FLOOR_S = 1.0

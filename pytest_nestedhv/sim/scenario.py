@@ -73,8 +73,10 @@ class GuestSpec:
 
 @dataclasses.dataclass(frozen=True)
 class NestedSpec:
-    boot: str = dataclasses.field(default="ok", metadata=_choice("ok", "crash", "hang"))
+    boot: str = dataclasses.field(default="ok", metadata=_choice("ok", "crash", "hang", "host-bugcheck"))
     crash_after_seconds: float = dataclasses.field(default=20.0, metadata=_range(0))
+    # host-bugcheck: modelled seconds from the bugcheck until the host answers again
+    host_reboot_seconds: float = dataclasses.field(default=180.0, metadata=_range(0))
 
 
 @dataclasses.dataclass(frozen=True)

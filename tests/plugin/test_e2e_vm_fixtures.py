@@ -294,3 +294,60 @@ def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
         assert words in text, name
     markers = pytester.runpytest_subprocess("--markers", "-p", "no:cacheprovider")
     assert "@pytest.mark.nested_l1(memory='4GB', processors=2" in "\n".join(markers.outlines)
+
+
+REPORTED = '''
+def test_passes(nested_l1):
+    nested_l1.run("Get-Service", Name="vmms")
+
+def test_crashes(nested_inner_vm):
+    nested_inner_vm(name="crashy", processors=4).wait_heartbeat(timeout=600)
+'''
+
+
+def test_user_tests_are_reported_like_the_suites(pytester: pytest.Pytester) -> None:
+    import html
+    import re
+
+    run = run_tests(pytester, REPORTED, "--nested-host=sim:nested-boot-crash")
+    assert run.outcomes() == {"passed": 1, "failed": 1}, run.output[-3000:]
+    reports = pytester.path / "reports"
+    (bundle,) = reports.glob("feedback/*/")
+    # the failing test's events: read inside the L1, about the L2 it made, tagged with the test
+    events = [e for p in (bundle / "events").glob("guest-*.json") for e in json.loads(p.read_text("utf-8"))]
+    crashed = [e for e in events if e["id"] == 18590]
+    assert crashed and "-crashy' has encountered a fatal error" in crashed[0]["message"]
+    assert crashed[0]["test"].endswith("test_crashes[sim-nested-boot-crash]")
+    assert crashed[0]["machine"].startswith("guest:nestedhv-") and crashed[0]["machine"].endswith("-l1")
+    # repro.ps1: the lab steps the test depended on, then its own calls, up to the one that failed
+    repro = (bundle / "repro.ps1").read_text("utf-8")
+    order = [repro.index(s) for s in ("# --- step: l1-created", "# --- step: guest-rebooted",
+                                      "-crashy' -Generation 2", "-crashy' -Count 4",
+                                      "# the call that failed in the run:")]
+    assert order == sorted(order), repro
+    assert "StartTime" not in repro  # the event-log reads made for the report are never replayed
+    assert "build 26100.1742" in repro
+    # report.html: each test's PowerShell calls in its transcript section
+    page = html.unescape((reports / "report.html").read_text("utf-8"))
+    blob = re.search(r'data-jsonblob="([^"]*)"', (reports / "report.html").read_text("utf-8"))
+    text = html.unescape(blob.group(1)) if blob else page
+    assert "Get-Service -Name" in text and "-crashy" in text
+
+
+BLOCKED = '''
+def test_one(nested_l1):
+    pass
+
+def test_two(nested_inner_vm):
+    pass
+'''
+
+
+def test_a_failed_lab_step_is_one_error_naming_it_and_never_retried(pytester: pytest.Pytester) -> None:
+    run = run_tests(pytester, BLOCKED, "--nested-host=sim:guest-install-fails")
+    assert run.outcomes() == {"errors": 2}, run.output[-3000:]
+    line = ("nested_l1 on sim-guest-install-fails: the L1 could not be built: lab step 'hyperv-installed' failed: "
+            "Installation of one or more roles, role services, or features failed.")
+    assert sum(1 for text in run.result.outlines if text.startswith(line)) == 2
+    assert [d for _s, d, _p in run.new_vm] == [0]  # one L1, built once; no L2 in a broken lab
+    assert run.ours(0) == []

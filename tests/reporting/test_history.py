@@ -228,3 +228,18 @@ def test_run_entries_carry_build_flight_date_links_and_steps(tmp_path: Path) -> 
     assert e.run.report == str((tmp_path / "report.html").resolve())
     assert [(s.step, s.ok) for s in e.steps][-1] == ("l2-booted", False)
     assert [r.outcome for r in e.results] == ["failed"]
+
+
+def test_a_report_folder_used_again_links_only_its_newest_run(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite"
+    reports = tmp_path / "reports"
+    for run in nightly_runs()[:3]:  # n1, n2 (build 1000), n3 (2000): one folder for all three
+        write_reports(run, reports, SecretMask(), history=db, report=reports / "report.html")
+    (reports / "report.html").write_text("<html>n3</html>")
+    html = render_history_html(history_store.read(db), base=reports)
+    assert html.count('href="report.html"') == 2  # n3's two requirements; n1 and n2 were overwritten
+    assert '<span class="run" data-run="n3" title="run n3, started 2026-11-03 02:00 UTC"><a href="report.html">' in html
+    n1 = html[html.index('data-run="n1"'):]
+    assert n1[:n1.index("</span></span>")].count("href=") == 0
+    # the bundle of build 1000 was written by n1 then n2: n2 owns it
+    assert html.count('href="feedback-hv01-26100.1000.zip"') == 2

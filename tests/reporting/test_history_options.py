@@ -49,3 +49,26 @@ def test_a_foreign_history_stops_the_run_before_it_starts(tmp_path: Path) -> Non
                     select="suites/test_host.py")
     assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.output[-2000:]
     assert f"--nested-history {folder / 'h.sqlite'}: cannot create its folder" in run.output
+
+
+def test_a_v01_history_keeps_working_and_says_once_that_it_was_upgraded(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "history.sqlite"
+    db.parent.mkdir()
+    with sqlite3.connect(db) as old:  # what pytest-nestedhv 0.1 wrote
+        old.executescript(
+            "CREATE TABLE results (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, host TEXT NOT NULL, build INTEGER,"
+            " ubr INTEGER, test_id TEXT NOT NULL, requirement TEXT, outcome TEXT NOT NULL, duration REAL NOT NULL,"
+            " time TEXT NOT NULL); PRAGMA application_id = 1313363505; PRAGMA user_version = 1;")
+        old.execute("INSERT INTO results (run_id, host, build, ubr, test_id, requirement, outcome, duration, time)"
+                    " VALUES ('old', 'sim', 26100, 1000, 't', 'host.build', 'failed', 1.0, '2026-01-01T00:00:00+00:00')")
+    first = run_suite(tmp_path / "work", "--nested-host=sim", f"--nested-history={db}", select="suites/test_host.py")
+    assert first.returncode == 0, first.output[-2000:]
+    notes = [line for line in first.output.splitlines() if "upgraded from schema 1" in line]
+    assert len(notes) == 1 and str(db) in notes[0]
+    second = run_suite(tmp_path / "work", "--nested-host=sim", f"--nested-history={db}", select="suites/test_host.py")
+    assert second.returncode == 0 and "upgraded" not in second.output
+    with sqlite3.connect(db) as upgraded:
+        runs = [r[0] for r in upgraded.execute("SELECT run_id FROM runs ORDER BY id")]
+    assert runs[0] == "old" and len(runs) == 3
+    history = (tmp_path / "work" / "reports" / "history.html").read_text()
+    assert "broke in 26100.1000, fixed in 26100.1742" in history  # the old run still counts

@@ -36,6 +36,8 @@ CATEGORY = {"NotSpecified": 0, "InvalidArgument": 5, "InvalidData": 6, "InvalidO
             "NotImplemented": 11, "ObjectNotFound": 13, "OperationStopped": 14, "OperationTimeout": 15,
             "ResourceExists": 20, "ResourceUnavailable": 21, "WriteError": 23}
 IN_GUEST_SCRIPT = resources.files("pytest_nestedhv").joinpath("remote/scripts/Invoke-InGuest.ps1").read_text("utf-8")
+IN_NESTED_GUEST_SCRIPT = resources.files("pytest_nestedhv").joinpath(
+    "remote/scripts/Invoke-InNestedGuest.ps1").read_text("utf-8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +136,23 @@ class WireHost:
         ps.add_parameter("Credential", PSCredential(username=GUEST_USER, password=password))
         ps.add_parameter("Command", command)
         ps.add_parameter("Parameters", params)
+        return self._invoke(ps)
+
+    def in_nested_guest(self, l1: str, l2: str, command: str, password: str = GUEST_PASSWORD,
+                        inner_password: str = GUEST_PASSWORD, **params: Any) -> WireResult:
+        """The plugin's double hop (Invoke-InNestedGuest.ps1): host -> L1 -> L2, real PSCredentials."""
+        ps = PowerShell(self.pool)
+        ps.add_script(IN_NESTED_GUEST_SCRIPT)
+        ps.add_parameter("VMName", l1)
+        ps.add_parameter("Credential", PSCredential(username=GUEST_USER, password=password))
+        ps.add_parameter("InnerVMName", l2)
+        ps.add_parameter("InnerCredential", PSCredential(username=GUEST_USER, password=inner_password))
+        ps.add_parameter("Command", command)
+        ps.add_parameter("Parameters", params)
+        return self._invoke(ps)
+
+    @staticmethod
+    def _invoke(ps: PowerShell) -> WireResult:
         output = ps.invoke()
         return WireResult(output, list(ps.streams.error), [w.message for w in ps.streams.warning],
                           ps.had_errors, ps.state)

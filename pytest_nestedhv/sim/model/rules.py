@@ -102,7 +102,7 @@ def start_refusal(node: Node, vm: VM) -> str | None:
 
 def checkpoint_refusal(node: Node, vm: VM, *, regression: bool = False) -> str | None:
     """Why Checkpoint-VM fails for ``vm`` (None: it may be taken). Preview builds cannot save or
-    checkpoint a running L1 (nested-facts §1); ``regression`` models a GA build that refuses too."""
+    checkpoint a running L1 (docs/requirements.md#vmcheckpoints); ``regression`` models a GA build that refuses too."""
     if vm.state != "Running" or not vm.expose_virtualization_extensions:
         return None
     if is_preview_era(node.os.build) or regression:

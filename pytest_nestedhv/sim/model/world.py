@@ -40,8 +40,9 @@ class GuestImage:
 
 @dataclasses.dataclass
 class NestedBehaviour:
-    boot: str = "ok"  # "ok" | "crash" | "hang"
+    boot: str = "ok"  # "ok" | "crash" | "hang" | "host-bugcheck"
     crash_after_seconds: float = 20.0
+    host_reboot_seconds: float = 180.0
 
 
 @dataclasses.dataclass
@@ -68,6 +69,8 @@ class World:
         self.changed = threading.Condition(self.lock)
         self.on_change: Callable[[], None] | None = None
         self.waited_s = 0.0  # modelled seconds callers spent blocked in waits (benchmarks' critical path)
+        # called (on a thread of their own) when the host bugchecks: a server drops its connections
+        self.crash_listeners: list[Callable[[], None]] = []
 
     # -- time --
     def now(self) -> dt.datetime:
@@ -82,6 +85,14 @@ class World:
             if before is not None and before <= now:
                 self.notify_change()
             return now
+
+    def host_down(self, now: dt.datetime) -> bool:
+        """The host is rebooting after a bugcheck: it answers nothing."""
+        return self.host.down_until is not None and now < self.host.down_until
+
+    def host_crashed(self) -> None:
+        for listener in list(self.crash_listeners):
+            threading.Thread(target=listener, name="sim-host-crash", daemon=True).start()
 
     def notify_change(self) -> None:
         with self.lock:
@@ -207,7 +218,8 @@ class World:
             boot_seconds=g.boot_seconds, hyperv_install=g.hyperv_install,
             hyperv_install_seconds=g.hyperv_install_seconds, base_images=list(g.base_images),
         )
-        world = cls(host, image, NestedBehaviour(scenario.nested.boot, scenario.nested.crash_after_seconds),
+        world = cls(host, image, NestedBehaviour(scenario.nested.boot, scenario.nested.crash_after_seconds,
+                                                 scenario.nested.host_reboot_seconds),
                     Faults(scenario.faults.time_scale, scenario.faults.latency_ms, scenario.faults.drop_rate,
                            scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions,
                            scenario.faults.refuse_nested_checkpoint,

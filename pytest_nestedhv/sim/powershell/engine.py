@@ -53,7 +53,17 @@ class Engine:
         self._apps = {name.lower(): app for name, app in (applications or {}).items()}
         self._scripts = ScriptRunner(self, known_scripts())
 
-    # -- entry point used by the protocol server ---------------------------------------------------
+    # -- entry points used by the protocol server ---------------------------------------------------
+    def host_availability(self) -> tuple[bool, int]:
+        """(rebooting after a bugcheck, how many times it has booted): the server answers nothing
+        while it reboots, and forgets its shells once it has."""
+        with self.world.lock:
+            now = self.world.now()
+            due = self.world.host.bugcheck_due
+            if due is not None and due <= now:
+                self.world.refresh()  # only then: other transitions stay lazy, as the cmdlets expect
+            return self.world.host_down(now), self.world.host.boot_count
+
     def run(self, request: PipelineRequest, sink: PipelineSink, cancel: threading.Event) -> None:
         ctx = Context(world=self.world, node=self.world.host, streams=Streams(sink.error, sink.warning, sink.verbose),
                       cancel=cancel)

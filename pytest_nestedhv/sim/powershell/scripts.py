@@ -87,7 +87,8 @@ def invoke_in_guest(engine: Engine, params: dict[str, Any], ctx: Context) -> Ite
 def invoke_in_nested_guest(engine: Engine, params: dict[str, Any], ctx: Context) -> Iterable[Any]:
     """Invoke-Command -VMName $VMName { Invoke-Command -VMName $InnerVMName { & $c @p } }: the L1's
     own PowerShell Direct into its L2, with the same texts when the inner hop fails. Objects carry
-    the inner hop's remoting notes (the outer Invoke-Command keeps a PSComputerName already set)."""
+    the inner hop's remoting notes (assumption: the outer Invoke-Command keeps the PSComputerName
+    the inner one set)."""
     l1 = _direct(ctx, ctx.node, str(params["VMName"]), params["Credential"])
     if l1 is None:
         return []

@@ -71,6 +71,10 @@ class SimServer:
         self._httpd: WinRMHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None  # kept after stop(), for messages and tests
+        self._host_boots: int | None = None
+        world = getattr(engine, "world", None)
+        if world is not None and hasattr(world, "crash_listeners"):
+            world.crash_listeners.append(self._host_crashed)
 
     def __repr__(self) -> str:
         return f"SimServer(url={self.url if self._port else None!r}, auth={self.auth_mode.value!r})"
@@ -107,6 +111,27 @@ class SimServer:
                 self.dropped_count += 1
         return drop
 
+    def host_down(self) -> bool:
+        """Whether the emulated host is rebooting (drop the request); once it is back, the shells of
+        before the reboot are gone, as on a real host."""
+        availability = getattr(self.engine, "host_availability", None)
+        if availability is None:
+            return False
+        down, boots = availability()
+        with self._counter_lock:
+            rebooted = self._host_boots is not None and boots != self._host_boots
+            self._host_boots = boots
+        if rebooted:
+            self.shells.drop_all()
+        return bool(down)
+
+    def _host_crashed(self) -> None:
+        """The host bugchecked: every open connection is cut, every shell is gone."""
+        self.shells.drop_all()
+        httpd = self._httpd
+        if httpd is not None:
+            httpd.close_connections()
+
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> SimServer:
         if self._httpd is not None:
@@ -129,6 +154,9 @@ class SimServer:
             httpd.server_close()
             self.shells.stop()
             httpd.close_connections()
+            world = getattr(self.engine, "world", None)
+            if world is not None and self._host_crashed in getattr(world, "crash_listeners", []):
+                world.crash_listeners.remove(self._host_crashed)
             if self._thread is not None:
                 self._thread.join(timeout=1)
         shutil.rmtree(self._tmp, ignore_errors=True)

@@ -139,7 +139,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
         sim = self.server.sim
         sim.count_request()
         body = self._read_body()
-        if sim.should_drop():
+        if sim.host_down() or sim.should_drop():
             self._drop()
             return
         result = self.auth.check(self.headers.get("Authorization"))
