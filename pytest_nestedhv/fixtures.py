@@ -70,7 +70,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
                                  switch=settings.switch,
-                                 progress=_progress(request.config, label, settings.progress_interval_s)))
+                                 progress=terminal_progress(request.config, label, settings.progress_interval_s)))
     request.config.stash.setdefault(LAB_KEY, {})[label] = lab
     observer = Observer(session, lab)
     try:
@@ -95,7 +95,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
             notes.keep_reason = f"--nested-keep={settings.keep}"
 
 
-def _progress(config: pytest.Config, label: str, every_s: float) -> Progress | None:
+def terminal_progress(config: pytest.Config, label: str, every_s: float) -> Progress | None:
     """Long lab steps print "step: elapsed / limit" while they run; not under -q, not on xdist workers."""
     worker = hasattr(config, "workerinput")  # xdist: a worker's terminal is not the user's
     if worker or config.get_verbosity() < 0 or config.pluginmanager.get_plugin("terminalreporter") is None:
