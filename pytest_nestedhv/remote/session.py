@@ -329,14 +329,18 @@ class Session:
     def _attempt(self, build: Callable[[Pipeline], None], *, keys: bool, read_only: bool, deadline: float,
                  budget: float, text: str) -> tuple[list[RemoteObject], list[RemoteError]]:
         c = self.connector
+        sent = False  # True once the pipeline may have reached the server
         started = False  # True once the server has the pipeline: then only reads may be repeated
         ps: Pipeline | None = None
         try:
             pool = self._ensure_pool()
             if keys:
-                self._with_retries(lambda: self._ensure_keys(pool))
+                # not retried in place: pypsrp refuses a second exchange on a pool whose first one
+                # broke off, so a failed exchange costs the pool and the call starts again
+                self._ensure_keys(pool)
             ps = pool.pipeline()
             build(ps)
+            sent = True
             # why resend is safe: the Command carries the same CommandId (the pipeline id), so a
             # server that did get the first one refuses the duplicate instead of running it twice
             self._with_retries(ps.begin_invoke)
@@ -361,7 +365,7 @@ class Session:
         except Exception as exc:
             if c.pool_gone(exc) or c.is_transient(exc):
                 self._discard()  # a pool that lost a call is not trusted again
-                if read_only or (c.pool_gone(exc) and not started):
+                if read_only or not sent or (c.pool_gone(exc) and not started):
                     raise _Retry(exc) from exc  # run it again from the start on a new pool
                 raise self._lost(exc) from None
             raise
