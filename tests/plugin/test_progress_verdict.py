@@ -14,17 +14,24 @@ from .suite_runner import run_suite
 from .test_lab import make_lab
 
 
+def _wait_for(lines: list, count: int, limit_s: float = 10.0) -> None:
+    # a loaded machine may tick late: wait for the lines instead of sleeping a fixed time
+    deadline = time.monotonic() + limit_s
+    while len(lines) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_progress_reports_elapsed_and_limit_until_the_step_ends() -> None:
     lines: list[tuple[str, float, float]] = []
     with progress(Progress(lambda *a: lines.append(a), every_s=0.05), "hyperv-installed", 1800):
-        time.sleep(0.33)
+        _wait_for(lines, 4)
     count = len(lines)
-    time.sleep(0.15)
+    time.sleep(0.2)
     assert len(lines) == count, "a progress line after the step ended"
-    assert 4 <= count <= 7
+    assert count >= 4
     assert all(step == "hyperv-installed" and limit == 1800 for step, _, limit in lines)
     elapsed = [e for _, e, _ in lines]
-    assert elapsed == sorted(elapsed) and 0.04 < elapsed[0] < 0.2
+    assert elapsed == sorted(elapsed) and elapsed[0] >= 0.04
 
 
 def test_no_sink_means_no_thread() -> None:
@@ -38,7 +45,7 @@ def test_the_long_install_call_shows_progress() -> None:
 
     def slow_install(vm_name, cred, cmd, timeout=None):  # type: ignore[no-untyped-def]
         if cmd.name == "Install-WindowsFeature":
-            time.sleep(0.3)  # one call that returns only when the feature is installed
+            _wait_for(lines, 3)  # one call that returns only when the feature is installed
         return original(vm_name, cred, cmd, timeout=timeout)
 
     session.in_guest = slow_install  # type: ignore[method-assign]
