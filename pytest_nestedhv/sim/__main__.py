@@ -94,17 +94,19 @@ def serve_stdio(args: argparse.Namespace) -> int:
     from .server.stdio import serve_stdio as serve_packets
 
     world = _load_world(args.scenario, args.state)
-    _track_state(world, args.state)
-    engine = Engine(world, elevated=_elevated(args.scenario))
+    engine: Any = Engine(world, elevated=_elevated(args.scenario))
+    if args.state is not None:
+        from .shared_host import SharedHost
+
+        # several powershell.exe on one machine see one Hyper-V: so do processes on one state file
+        try:
+            engine = SharedHost(engine, args.state)
+        except OSError as exc:
+            raise CliError(f"{args.state}: cannot write the state file: {exc.strerror or exc}") from None
     # why: a ^C at the client's console reaches this process too; the client stops pipelines
     # with the transport's Signal packet, as it does with powershell.exe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return serve_packets(engine, sys.stdin.buffer, sys.stdout.buffer)
-    finally:
-        world.on_change = None
-        if args.state is not None:
-            world.save(args.state)
+    return serve_packets(engine, sys.stdin.buffer, sys.stdout.buffer)
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -75,8 +75,10 @@ def test_a_powershell_that_dies_mid_run_ends_it_with_one_line_and_is_cleaned_up(
     assert len(run.cases) < len(IDS)  # the run ended there
     assert f"Interrupted: {message}" in run.stdout
     assert (pytester.path / "reports" / "report.html").is_file()  # reports written
-    # the cleanup started a new PowerShell, which removed what the run had created
-    assert log.read_text(encoding="utf-8").splitlines() == ["start", "start"]
+    # the cleanup started a new PowerShell (beside those the lab's background branches opened),
+    # which removed what the run had created
+    starts = log.read_text(encoding="utf-8").splitlines()
+    assert set(starts) == {"start"} and len(starts) >= 2, starts
     log.unlink()
     assert _vms(state) == []
 

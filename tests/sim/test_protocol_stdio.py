@@ -214,3 +214,18 @@ def test_bad_input_is_one_line(args: list[str], message: str) -> None:
     assert result.returncode == 2 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+def test_two_powershells_on_one_state_file_are_one_host(raw, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # as two powershell.exe on one Windows see one Hyper-V: what one does, the other sees at once,
+    # and neither's later save brings back what the other removed
+    state = tmp_path / "host.json"
+    first = raw("--scenario", "default", "--state", str(state))
+    second = raw("--scenario", "default", "--state", str(state))
+    assert not first.invoke("New-VM", Name="lab1", Generation=2, NoVHD=True)[2]
+    assert not second.invoke("New-VM", Name="lab2", Generation=2, NoVHD=True)[2]
+    assert sorted(vm.Name for vm in first.invoke("Get-VM")[1]) == ["lab1", "lab2"]
+    assert not second.invoke("Remove-VM", Name="lab1", Force=True)[2]
+    assert [vm.Name for vm in first.invoke("Get-VM")[1]] == ["lab2"]
+    assert first.close() == 0 and second.close() == 0
+    assert [vm["name"] for vm in json.loads(state.read_text(encoding="utf-8"))["host"]["vms"]] == ["lab2"]
