@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
+# lab steps (names shared with the plugin as constants) during which [faults] host_restart_at can restart the host
+RESTART_POINTS = ("l1-created", "l1-booted", "hyperv-installed", "guest-rebooted", "l2-booted")
 
 
 class ScenarioError(ValueError):
@@ -47,6 +49,8 @@ class HostSpec:
     # the host's virtual switch: "default" (External on Server, the NAT "Default Switch" on Client),
     # "internal" (an Internal switch without NAT: its VMs get no address), "none"
     vswitch: str = dataclasses.field(default="default", metadata=_choice("default", "internal", "none"))
+    # modelled seconds from a crash or restart of the host until WinRM answers again
+    reboot_seconds: float = dataclasses.field(default=240.0, metadata=_range(0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +71,8 @@ class GuestSpec:
 
 @dataclasses.dataclass(frozen=True)
 class NestedSpec:
-    boot: str = dataclasses.field(default="ok", metadata=_choice("ok", "crash", "hang"))
+    # host-bugcheck: starting an L2 bugchecks the physical host (it reboots, every VM comes back Off)
+    boot: str = dataclasses.field(default="ok", metadata=_choice("ok", "crash", "hang", "host-bugcheck"))
     crash_after_seconds: float = dataclasses.field(default=20.0, metadata=_range(0))
 
 
@@ -95,6 +100,9 @@ class FaultSpec:
     # platform regressions, for showing that the suite catches them (see scenarios/README.md)
     accept_toggle_while_running: bool = False
     ignore_expose_extensions: bool = False
+    # the host restarts once, during this lab step (the points are in sim/model/outage.py); "" never
+    host_restart_at: str = dataclasses.field(default="", metadata=_choice("", *RESTART_POINTS))
+    host_restart_kind: str = dataclasses.field(default="unexpected", metadata=_choice("unexpected", "planned"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from ..powershell.errors import PSError
-from . import events, rules
+from . import events, outage, rules
 from .state import VM, Node, OSFacts
 
 if TYPE_CHECKING:
@@ -81,12 +81,15 @@ def start(world: World, node: Node, vm: VM, now: dt.datetime, command: str = "St
     """Off or Saved -> Running; raises PSError (non-terminating) with the real texts on refusal."""
     if vm.state == "Running":
         return
+    outage.maybe_restart(world, "l1-booted" if node.depth == 0 else "l2-booted", now)
     if not node.hypervisor_running:
         fail_start(node, vm, now, f"Failed to start the virtual machine '{vm.name}' because one of the Hyper-V "
                                   "components is not running.", command)
     refusal = rules.start_refusal(node, vm)
     if refusal is not None:
         fail_start(node, vm, now, refusal, command)
+    if node.depth >= 1 and world.nested.boot == "host-bugcheck":
+        raise outage.crash(world, now, "bugcheck")  # the L2's start takes the physical host down with it
     resumed = vm.state == "Saved"
     vm.state, vm.state_since, vm.started_at = "Running", now, now
     vm.last_off_reason = ""
@@ -192,6 +195,7 @@ def remove_saved_state(world: World, node: Node, vm: VM, now: dt.datetime) -> No
 def reboot_guest(world: World, node: Node, vm: VM, now: dt.datetime) -> None:
     """Restart-Computer inside the guest: it goes down at once and boots again."""
     assert vm.guest is not None
+    outage.maybe_restart(world, "guest-rebooted", now)
     shut_down_guest(world, vm.guest, now)
     schedule_boot(world, node, vm, now)
 

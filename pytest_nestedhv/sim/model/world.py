@@ -12,7 +12,7 @@ from typing import Any
 
 from ..powershell.errors import PSError
 from ..scenario import Scenario, VMSpec
-from . import events, lifecycle, persist, rules, state
+from . import events, lifecycle, outage, persist, rules, state
 from .clock import Clock, utc_now
 from .state import VM, DiskFile, HardDisk, NetAdapter, Node, OSFacts, Secret, Snapshot, Switch
 
@@ -51,6 +51,9 @@ class Faults:
     drop_rate: float = 0.0
     accept_toggle_while_running: bool = False  # regression: Set-VMProcessor changes extensions on a running VM
     ignore_expose_extensions: bool = False  # regression: L1s get VT-x/AMD-V whether or not it is exposed
+    host_reboot_seconds: float = 240.0  # a crashed or restarted host answers again after this long
+    host_restart_at: str = ""  # the lab step during which the host restarts once ("" never)
+    host_restart_kind: str = "unexpected"  # or "planned"
 
 
 class World:
@@ -66,6 +69,8 @@ class World:
         self.changed = threading.Condition(self.lock)
         self.on_change: Callable[[], None] | None = None
         self.waited_s = 0.0  # modelled seconds callers spent blocked in waits (benchmarks' critical path)
+        self.outage: outage.Outage | None = None  # the host is down (crashed or restarting) until it ends
+        self.last_outage: outage.Outage | None = None
 
     # -- time --
     def now(self) -> dt.datetime:
@@ -75,11 +80,21 @@ class World:
         """Bring every lazy transition up to date; returns the modelled now. Holds the lock."""
         with self.lock:
             now = self.now()
+            if self.outage is not None and now >= self.outage.back_at:
+                outage.come_back(self)
+                self.notify_change()
             before = lifecycle.next_due(self.host)
             lifecycle.refresh(self, self.host, now)
             if before is not None and before <= now:
                 self.notify_change()
             return now
+
+    @property
+    def host_down(self) -> bool:
+        """The host is crashed or restarting: nothing on it answers. Holds the lock. Applies no
+        transition (the server asks all the time; VMs change only when somebody looks)."""
+        with self.lock:
+            return self.outage is not None and self.now() < self.outage.back_at
 
     def notify_change(self) -> None:
         with self.lock:
@@ -206,7 +221,8 @@ class World:
         )
         world = cls(host, image, NestedBehaviour(scenario.nested.boot, scenario.nested.crash_after_seconds),
                     Faults(scenario.faults.time_scale, scenario.faults.latency_ms, scenario.faults.drop_rate,
-                           scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions),
+                           scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions,
+                           h.reboot_seconds, scenario.faults.host_restart_at, scenario.faults.host_restart_kind),
                     clock, scenario.name)
         for spec in scenario.vms:
             world._add_scenario_vm(spec, boot_time)
@@ -258,6 +274,7 @@ class World:
                 "guest_image": persist.encode(self.guest_image),
                 "nested": persist.encode(self.nested),
                 "faults": persist.encode(self.faults),
+                "outage": persist.encode(self.outage),
             }
 
     def save(self, path: str | Path) -> None:
@@ -273,9 +290,11 @@ class World:
             raise ValueError(f"{path}: not a sim state file (format {data.get('format')!r})")
         ns = {**vars(state), **globals()}
         clock = Clock(origin=dt.datetime.fromisoformat(data["modelled_now"]), time_scale=data["time_scale"])
-        return cls(persist.decode(Node, data["host"], ns), persist.decode(GuestImage, data["guest_image"], ns),
-                   persist.decode(NestedBehaviour, data["nested"], ns), persist.decode(Faults, data["faults"], ns),
-                   clock, data.get("scenario", ""))
+        world = cls(persist.decode(Node, data["host"], ns), persist.decode(GuestImage, data["guest_image"], ns),
+                    persist.decode(NestedBehaviour, data["nested"], ns), persist.decode(Faults, data["faults"], ns),
+                    clock, data.get("scenario", ""))
+        world.outage = persist.decode(outage.Outage, data.get("outage"), ns)
+        return world
 
 
 def new_vm(node: Node, name: str, created: dt.datetime, *, version: str, generation: int, memory_startup: int,

@@ -52,7 +52,15 @@ class Engine:
         self._scripts = ScriptRunner(self, known_scripts())
 
     # -- entry point used by the protocol server ---------------------------------------------------
+    def host_down(self) -> bool:
+        """The emulated host is crashed or restarting: the server must not answer (see model/outage.py)."""
+        return bool(getattr(self.world, "host_down", False))  # a world without outages never goes down
+
     def run(self, request: PipelineRequest, sink: PipelineSink, cancel: threading.Event) -> None:
+        if self.host_down():
+            from ..model.outage import HostDown
+
+            raise HostDown("the host is down")
         ctx = Context(world=self.world, node=self.world.host, streams=Streams(sink.error, sink.warning, sink.verbose),
                       cancel=cancel)
         pending = list(request.input) if request.input else None

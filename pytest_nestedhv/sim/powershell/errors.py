@@ -39,3 +39,8 @@ def command_not_found(name: str) -> PSError:
                    "correct and try again.", category="ObjectNotFound", fqid="CommandNotFoundException", target=name,
                    exception_type="System.Management.Automation.CommandNotFoundException", activity="",
                    terminating=True)
+
+
+class Halted(Exception):
+    """The machine running the command went down (a host crash or restart): the command never
+    completes and nothing answers the client."""
