@@ -28,6 +28,8 @@ ENV_USER = "NESTED_HOST_USER"
 ENV_PASSWORD = "NESTED_HOST_PASSWORD"
 ENV_GUEST_USER = "NESTED_GUEST_USER"
 ENV_GUEST_PASSWORD = "NESTED_GUEST_PASSWORD"
+ENV_REBOOT_TIMEOUT = "NESTED_HOST_REBOOT_TIMEOUT"
+DEFAULT_REBOOT_TIMEOUT_S = 1800.0  # 30 minutes: a host writing a full memory dump takes long to come back
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
@@ -85,6 +87,7 @@ class Settings:
     keep: Keep = "never"
     report_dir: Path = Path("reports")
     run_id: str = ""
+    host_reboot_timeout_s: float = DEFAULT_REBOOT_TIMEOUT_S  # waiting for a host that stopped answering
 
     @property
     def enabled(self) -> bool:
@@ -220,6 +223,18 @@ def _parse_bool_or_path(value: Any) -> bool | str:
     return str(path.resolve())
 
 
+def _parse_reboot_timeout(value: Any) -> float:
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise pytest.UsageError(f"--nested-host-reboot-timeout {text!r}: give the seconds to wait for a host that "
+                                f"stopped answering to come back (a number > 0; default {DEFAULT_REBOOT_TIMEOUT_S:.0f})")
+    return seconds
+
+
 def _hosts_from(cli: Any, env: str | None, ini: Any) -> list[str]:
     if cli:
         return [str(h) for h in cli]
@@ -250,6 +265,8 @@ def resolve_settings(
     report_dir = str(_first(cli.get("nested_report_dir"), ini.get("nested_report_dir"), "reports")).strip()
     if not report_dir:
         raise pytest.UsageError("--nested-report-dir is empty: give a directory for the reports")
+    reboot_timeout = _parse_reboot_timeout(_first(cli.get("nested_host_reboot_timeout"), env.get(ENV_REBOOT_TIMEOUT),
+                                                   ini.get("nested_host_reboot_timeout"), DEFAULT_REBOOT_TIMEOUT_S))
     vm = _first(cli.get("nested_vm"))
     remediate = bool(cli.get("nested_remediate"))
     if remediate and not vm:
@@ -316,17 +333,18 @@ def resolve_settings(
         keep=keep,  # type: ignore[arg-type]  # checked against KEEP_CHOICES above
         report_dir=Path(report_dir),
         run_id=run_id or new_run_id(),
+        host_reboot_timeout_s=reboot_timeout,
     )
 
 
 CLI_OPTIONS = (
     "nested_host", "nested_user", "nested_auth", "nested_cert_validation", "nested_allow_unencrypted",
     "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_switch", "nested_vm",
-    "nested_remediate", "nested_keep", "nested_report_dir",
+    "nested_remediate", "nested_keep", "nested_report_dir", "nested_host_reboot_timeout",
 )
 INI_KEYS = (
     "nested_hosts", "nested_auth", "nested_cert_validation", "nested_base_image", "nested_inner_image",
-    "nested_switch", "nested_keep", "nested_report_dir",
+    "nested_switch", "nested_keep", "nested_report_dir", "nested_host_reboot_timeout",
 )
 
 

@@ -73,6 +73,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nested-keep", default=None, choices=KEEP_CHOICES,
                     help="keep the VMs this run created: never (default), failed, always")
     group.addoption("--nested-report-dir", default=None, metavar="DIR", help="where reports go (default reports)")
+    group.addoption("--nested-host-reboot-timeout", default=None, metavar="SECONDS",
+                    help="how long to wait for a host that stopped answering mid-run (a crash, a restart) to come "
+                         "back (default 1800); env NESTED_HOST_REBOOT_TIMEOUT")
 
     parser.addini("nested_hosts", "hosts to validate, one per line (like --nested-host)", type="linelist", default=[])
     parser.addini("nested_auth", "WinRM authentication: negotiate, ntlm, kerberos, credssp, basic", type="string",
@@ -83,6 +86,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nested_switch", "the host's virtual switch for the L1", type="string", default="")
     parser.addini("nested_keep", "never, failed or always", type="string", default="")
     parser.addini("nested_report_dir", "where reports go (default reports)", type="string", default="")
+    parser.addini("nested_host_reboot_timeout", "seconds to wait for a host that stopped answering (default 1800)",
+                  type="string", default="")
 
 
 # configuration -------------------------------------------------------------------------------

@@ -74,3 +74,12 @@ class ConnectionFailed(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class HostUnreachable(ConnectionFailed):
+    """A host that was answering stopped: connections reset or refused, or no answer in time.
+    It may be rebooting (a crash, a restart); remote/reconnect.py waits for it."""
+
+
+class HostGone(ConnectionFailed):
+    """A host that stopped answering did not come back within the reboot timeout."""

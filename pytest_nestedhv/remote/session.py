@@ -19,7 +19,7 @@ import tenacity
 
 from .commands import Cmd, Pipeline, is_read_only
 from .connect_errors import classify, exception_chain
-from .errors import ConnectionFailed, RemoteError, RemoteTimeout, category_name, one_line
+from .errors import ConnectionFailed, HostUnreachable, RemoteError, RemoteTimeout, category_name, one_line
 from .objects import RemoteObject, convert, from_wire
 from .secrets import GuestCredential, Secret, SecretMask
 from .transcript import GUEST_PREFIX, HOST, Transcript, TranscriptEntry, render_pipeline
@@ -71,6 +71,16 @@ def is_transient(exc: BaseException) -> bool:
                          "ConnectionResetError", "RemoteDisconnected", "IncompleteRead"})
 
 
+def is_host_gone(exc: BaseException) -> bool:
+    """What a host that crashed or is rebooting looks like: the connection reset, refused, dropped or
+    timed out. Not: a TLS or credential problem, an unknown name, or an error record (the host answered)."""
+    names = {cls.__name__ for e in exception_chain(exc) for cls in type(e).__mro__}
+    if names & {"SSLError", "AuthenticationError", "NameResolutionError", "gaierror", "WSManFaultError"}:
+        return False
+    return is_transient(exc) or bool(names & {"ConnectionRefusedError", "NewConnectionError", "ConnectTimeout",
+                                              "ReadTimeout", "TimeoutError"})
+
+
 def _dropped(exc: BaseException) -> bool:
     """An established connection was closed or reset under us (not: refused, unknown host)."""
     names = {cls.__name__ for e in exception_chain(exc) for cls in type(e).__mro__}
@@ -111,6 +121,7 @@ class Session:
         self._wsman: Any = None
         self._keys = False
         self._trampoline: str | None = None
+        self._was_open = False  # once open, failing to reach the host again means it went away
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
@@ -139,7 +150,9 @@ class Session:
         except Exception as exc:  # pypsrp, requests, spnego... all mean "cannot use this host"
             failure = classify(exc, self.target, self.options.user, self.options.auth, self.options.connect_timeout)
             log.debug("opening %s failed: %s", self.target.label, self.mask.mask(repr(exc)))
-            raise ConnectionFailed(self.mask.mask(str(failure)), target=self.target.label) from None
+            gone = self._was_open and is_host_gone(exc)
+            raise (HostUnreachable if gone else ConnectionFailed)(self.mask.mask(str(failure)),
+                                                                  target=self.target.label) from None
 
     def _open_with_retries(self) -> Any:
         # only a connection dropped mid-way is retried: refused, unknown name, TLS or bad
@@ -187,6 +200,7 @@ class Session:
         wsman.transport.read_timeout = o.read_timeout
         self._wsman = wsman
         self._keys = False
+        self._was_open = True
         log.info("session open: %s (%s)", self.target.label, self.target.describe())
         return pool
 
@@ -329,7 +343,7 @@ class Session:
             raise self._lost(exc.cause) from None
 
     def _lost(self, exc: BaseException) -> ConnectionFailed:
-        return ConnectionFailed(
+        return HostUnreachable(
             self.mask.mask(f"{self.target.label}: lost the connection to {self.target.host}:{self.target.port}: "
                            f"{one_line(str(exc))[:200]}"), target=self.target.label)
 
