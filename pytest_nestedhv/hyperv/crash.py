@@ -71,7 +71,7 @@ class HostCrash:
     """The record of one outage: what the host's own log says happened during ``step``."""
 
     step: str
-    kind: str  # "bugcheck" | "unexpected" | "planned" | "no-reboot" (it answered again without rebooting)
+    kind: str  # "bugcheck" | "unexpected" | "planned" | "no-reboot" (back without a reboot) | "gone" (never back)
     boot_time: str | None  # LastBootUpTime after the outage, ISO text
     bugcheck: Bugcheck | None
     previous_shutdown: str | None  # as 6008 gives it, marks removed
@@ -96,13 +96,16 @@ class HostCrash:
             why = f": {self.planned_reason}" if self.planned_reason else ""
             return f"host restarted (a planned restart{why}) during {self.step}"
         gone = f" for {self.downtime_s:.0f} s" if self.downtime_s is not None else ""
+        if self.kind == "gone":
+            return f"host stopped answering during {self.step} and did not come back within {self.downtime_s or 0:.0f} s"
         return f"host stopped answering{gone} during {self.step} and came back without a reboot"
 
     def title(self) -> str:
         """Short, for a report title."""
         if self.bugcheck is not None:
             return f"host bugcheck {self.bugcheck.code_text} during {self.step}"
-        return {"unexpected": "host restarted unexpectedly", "planned": "host restarted"}.get(
+        return {"unexpected": "host restarted unexpectedly", "planned": "host restarted",
+                "gone": "host stopped answering and never came back"}.get(
             self.kind, "host stopped answering") + f" during {self.step}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,7 +156,10 @@ def crash_from(objects: Iterable[Any], step: str, *, boot_before: str | None = N
     os_obj = next((o for o in objs if has_type(o, "Win32_OperatingSystem")), None)
     boot = as_datetime(prop(os_obj, "LastBootUpTime")) if os_obj is not None else None
     events = [e for e in (_event(o) for o in objs if o is not os_obj) if e is not None]
-    if boot is not None:
+    rebooted = boot_before is None or boot is None or _iso(boot) != _iso(as_datetime(boot_before))
+    if not rebooted:
+        events = []  # the same boot: whatever its log holds happened before this run
+    elif boot is not None:
         events = [e for e in events if (t := as_datetime(e[1])) is None or t >= boot - BEFORE_BOOT]
     records = tuple(HostEvent(int(prop(o, "Id")), str(prop(o, "ProviderName", "") or ""), _iso(when), msg)
                     for o, when, msg in sorted(events, key=lambda e: _sort_key(e[1])))
@@ -165,7 +171,6 @@ def crash_from(objects: Iterable[Any], step: str, *, boot_before: str | None = N
     reason = None
     if planned is not None and (m := _REASON.search(planned.message)) is not None:
         reason = m.group("reason").strip()
-    rebooted = boot_before is None or boot is None or _iso(boot) != _iso(as_datetime(boot_before))
     if bugcheck is not None:
         kind = "bugcheck"
     elif any(e.id in (KERNEL_POWER_ID, UNEXPECTED_ID) for e in records):

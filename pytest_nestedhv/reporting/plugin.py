@@ -21,7 +21,7 @@ import pytest
 from ..remote.secrets import SecretMask
 from . import history_store
 from .aggregate import RunCollector
-from .collect import PAYLOAD_ATTR, WorkerState, build_payload, finding_of, set_junit_properties
+from .collect import PAYLOAD_ATTR, WorkerState, build_payload, finding_of, pending_crashes, set_junit_properties
 from .html import environment, report_title, summary, test_extra
 from .writer import HISTORY_DB, HISTORY_HTML, Written, write_reports
 
@@ -162,6 +162,9 @@ class ReportingPlugin:
         if self.collector is None:
             return
         interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) or bool(session.shouldstop)
+        # a host that never came back ended the run inside a test: no report carried its record
+        for label, crashes in pending_crashes(self.config, self.state, self.mask).items():
+            self.collector.run.host(label).crashes += crashes
         run = self.collector.finish(int(exitstatus), interrupted)
         try:
             self.written = write_reports(run, self.root, self.mask)

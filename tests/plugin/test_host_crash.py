@@ -92,6 +92,9 @@ PLANNED_TEXT = ("The process C:\\Windows\\system32\\svchost.exe (HV-HOST01) has 
     # events of an older boot do not count: a bugcheck last week is not this outage
     ([os_obj(), event(1001, WER, BUGCHECK_TEXT, "2026-11-24T09:00:00.0000000Z")], BOOT, "no-reboot",
      "host stopped answering for 42 s during l2-booted and came back without a reboot"),
+    # the same boot as before the outage: a bugcheck in its log happened before this run
+    ([os_obj(), event(1001, WER, BUGCHECK_TEXT)], BOOT, "no-reboot",
+     "host stopped answering for 42 s during l2-booted and came back without a reboot"),
     # the boot time changed but the log says nothing (cleared, or not readable): still a restart
     ([os_obj()], "2026-11-30T08:00:00.0000000Z", "unexpected", "host restarted unexpectedly during l2-booted"),
     # a dump that could not be written
