@@ -1,12 +1,21 @@
 """hyperv/crash.py: what the System log says after a host came back, read from Windows' own texts."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from pytest_nestedhv.hyperv import crash
+from pytest_nestedhv.hyperv import requirements as req
+from pytest_nestedhv.hyperv.lab import STEP_L1_BOOT, Lab, LabBlocked, LabConfig
+from pytest_nestedhv.hyperv.recovery import HostRecovery
+from pytest_nestedhv.remote.errors import HostGone, HostUnreachable
 from pytest_nestedhv.remote.objects import RemoteObject
+from pytest_nestedhv.remote.reconnect import WaitPolicy
+from pytest_nestedhv.remote.secrets import GuestCredential, Secret
+
+from .fake_hyperv import FakeSession
 
 EVENT_TYPES = ["System.Diagnostics.Eventing.Reader.EventLogRecord", "System.Diagnostics.Eventing.Reader.EventRecord"]
 OS_TYPES = ["Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_OperatingSystem"]
@@ -127,3 +136,91 @@ def test_the_probe_is_one_round_trip_of_real_cmdlets() -> None:
     probe = crash.crash_probe()
     assert [c.name for (c,) in probe] == ["Get-CimInstance", "Get-WinEvent"]
     assert dict(probe[1][0].params)["FilterHashtable"] == {"LogName": "System", "Id": [1001, 41, 6008, 1074]}
+
+
+# ---------------------------------------------------------------- the lab and the recovery
+
+
+class _FakeHostSession:
+    """Answers the recovery's calls: down for ``down`` reopen attempts, then the probe's objects."""
+
+    def __init__(self, down: int, objects: list[Any]) -> None:
+        self.down = down
+        self.objects = objects
+        self.reopens = 0
+
+    def reopen(self) -> None:
+        self.reopens += 1
+        if self.reopens <= self.down:
+            raise HostUnreachable("hostA: 10.0.0.5:5986 refused the connection")
+
+    def run(self, *cmds: Any, timeout: float | None = None, check: bool = True) -> list[Any]:
+        return [os_obj("2026-11-20T08:00:00.0000000Z")]
+
+    def run_statements(self, pipelines: Any, timeout: float | None = None, check: bool = True) -> list[Any]:
+        assert not check  # "no events" is an error record on Windows
+        return self.objects
+
+
+FAST = WaitPolicy(timeout_s=5, first_wait_s=0.001, max_wait_s=0.002, progress_every_s=0)
+
+
+def test_recovery_waits_reads_and_hands_the_record_over() -> None:
+    session = _FakeHostSession(2, [os_obj(), event(1001, WER, BUGCHECK_TEXT), event(41, *KP41)])
+    lines: list[str] = []
+    handed: list[crash.HostCrash] = []
+    recovery = HostRecovery(session, "hostA", FAST, progress=lines.append, on_crash=handed.append)
+    recovery.remember_boot()
+    assert recovery.boot_before == "2026-11-20T08:00:00.0000000Z"
+    record = recovery(req.STEP_L2_BOOT, HostUnreachable("hostA: lost the connection"))
+    assert session.reopens == 3 and handed == [record] == recovery.crashes
+    assert record.kind == "bugcheck" and record.downtime_s is not None
+    assert lines[0] == "hostA: the host stopped answering during lab step l2-booted: hostA: lost the connection"
+    assert lines[-1] == f"hostA: {record.message()}"
+
+
+def test_recovery_of_a_host_that_stays_away_records_it_and_raises() -> None:
+    handed: list[crash.HostCrash] = []
+    recovery = HostRecovery(_FakeHostSession(10**6, []), "hostA", dataclasses.replace(FAST, timeout_s=0.05),
+                            progress=lambda _l: None, on_crash=handed.append)
+    with pytest.raises(HostGone, match="did not come back within 0 s"):
+        recovery(req.STEP_INSTALL, HostUnreachable("x"))
+    assert [c.kind for c in handed] == ["gone"]
+    assert handed[0].message() == "host stopped answering during hyperv-installed and did not come back within 0 s"
+
+
+def _lab(session: FakeSession) -> Lab:
+    cred = GuestCredential("Administrator", Secret("pw-not-logged"))
+    return Lab(session, LabConfig(run_id="abc123", base_image="C:\\Images\\base.vhdx", guest_cred=cred, slice_s=10))
+
+
+def test_the_step_the_host_went_away_under_fails_with_the_crash_and_blocks_everything_later() -> None:
+    s = FakeSession()
+    s.fail["Install-WindowsFeature"] = HostUnreachable("hostA: lost the connection to 10.0.0.5:5986")
+    lab = _lab(s)
+    record = crash.crash_from([os_obj(), event(41, *KP41), event(6008, "EventLog", E6008)], req.STEP_INSTALL)
+    seen: list[tuple[str, str]] = []
+    lab.on_host_lost = lambda step, err: seen.append((step, str(err))) or record
+    outcome = lab.reach(req.STEP_INSTALL)
+    assert seen == [(req.STEP_INSTALL, "hostA: lost the connection to 10.0.0.5:5986")]
+    assert not outcome.ok and outcome.error == record.message() and outcome.fqid == req.HOST_CRASH_FQID
+    assert outcome.evidence["host_crash"]["kind"] == "unexpected"
+    assert lab.timeline[-1].step == req.STEP_INSTALL and not lab.timeline[-1].ok
+    del s.fail["Install-WindowsFeature"]
+    calls = len(s.calls)
+    blocked = f"lab step 'hyperv-installed' failed: {record.message()}"
+    for later in (req.STEP_L2_BOOT, req.STEP_NEGATIVE):  # the side branch too: nothing runs on that host now
+        with pytest.raises(LabBlocked) as info:
+            lab.reach(later)
+        assert str(info.value) == blocked
+    with pytest.raises(LabBlocked):
+        lab.probe_toggle()  # the L1 it would toggle went down with the host
+    assert len(s.calls) == calls
+    assert lab.reach(STEP_L1_BOOT).ok  # what was observed before the crash stays observed
+
+
+def test_without_a_recovery_the_lost_host_propagates() -> None:
+    s = FakeSession()
+    s.fail["Install-WindowsFeature"] = HostUnreachable("gone")
+    with pytest.raises(HostUnreachable):
+        _lab(s).reach(req.STEP_INSTALL)
