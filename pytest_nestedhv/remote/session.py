@@ -353,12 +353,16 @@ class Session:
         from pypsrp.powershell import PowerShell
 
         started = False  # True once the server has the pipeline: then only reads may be repeated
+        sent = False  # True once the pipeline may have reached the server
         try:
             pool = self._ensure_pool()
             if keys:
-                self._with_retries(lambda: self._ensure_keys(pool))
+                # not retried on this pool: pypsrp cannot restart a key exchange that broke half way
+                # (it would skip it and fail later with "cipher is not initialised"); a new pool can
+                self._ensure_keys(pool)
             ps = PowerShell(pool)
             build(ps)
+            sent = True
             # why resend is safe: the Command carries the same CommandId (the pipeline id), so a
             # server that did get the first one refuses the duplicate instead of running it twice
             self._with_retries(ps.begin_invoke)
@@ -376,7 +380,7 @@ class Session:
         except Exception as exc:
             if _pool_gone(exc) or is_transient(exc):
                 self._discard()  # a pool that lost a call is not trusted again
-                if read_only or (_pool_gone(exc) and not started):
+                if read_only or not sent or (_pool_gone(exc) and not started):
                     raise _Retry(exc) from exc  # run it again from the start on a new pool
                 raise self._lost(exc) from None
             raise
