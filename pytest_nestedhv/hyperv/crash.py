@@ -1,6 +1,6 @@
 """What happened to a host that stopped answering: read after it is back, from its System log.
 
-Windows writes these after booting from a crash or restart (docs/requirements.md):
+Windows writes these after booting from a crash or restart (docs/requirements.md#texthost-crash):
 1001 (Microsoft-Windows-WER-SystemErrorReporting, shown as source BugCheck) "The computer has
 rebooted from a bugcheck.  The bugcheck was: 0x... (0x..., 0x..., 0x..., 0x...). A dump was saved
 in: PATH. Report Id: ID."; Kernel-Power 41 "The system has rebooted without cleanly shutting down

@@ -2,8 +2,8 @@
 
 While an outage lasts the host answers nothing (the server stops listening); when it ends the
 host has rebooted: every VM is Off, LastBootUpTime is new, and the System log holds what
-Windows writes after such a boot (docs/requirements.md: 1001 BugCheck, Kernel-Power 41,
-EventLog 6008, User32 1074). Every function takes the world's lock as held by the caller.
+Windows writes after such a boot (docs/requirements.md#texthost-crash: 1001 BugCheck,
+Kernel-Power 41, EventLog 6008, User32 1074). Every function takes the world's lock as held by the caller.
 """
 from __future__ import annotations
 
