@@ -120,10 +120,10 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
         except (FactsError, RemoteError) as err:
             record_property("severity", "error")
             pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
-        except HostGone as err:  # one line, then the reports are written (sessionfinish still runs)
-            from .plugin import _exit_connection_failed
-
-            _exit_connection_failed(request.config, str(err))
+        except HostGone as err:  # this check fails saying so, the run stops after it, the reports are written
+            record_property("severity", "error")
+            request.session.shouldstop = str(err)
+            pytest.fail(f"{rid}: {err}", pytrace=False)
         except ConnectionFailed as err:  # lost outside a lab step: this check cannot be judged
             record_property("severity", "error")
             pytest.fail(f"{rid}: {err}", pytrace=False)

@@ -81,9 +81,12 @@ def test_a_host_that_never_comes_back_ends_the_run_in_one_line(pytester: pytest.
                         encoding="utf-8")
     run = run_suite(pytester, f"--nested-host=sim:{scenario}", "--nested-host-reboot-timeout=2")
     assert run.ret == int(pytest.ExitCode.INTERRUPTED)
-    gone = [line for line in (run.stdout + "\n" + run.stderr).splitlines()
-            if "did not come back within 2 s (--nested-host-reboot-timeout)" in line]
-    assert len(gone) == 1 and "Traceback" not in run.stdout + run.stderr
+    said = "the host stopped answering and did not come back within 2 s (--nested-host-reboot-timeout)"
+    stopped = [line for line in run.stdout.splitlines() if "Interrupted: " in line]
+    assert len(stopped) == 1 and said in stopped[0] and "Traceback" not in run.stdout + run.stderr
+    # the check that was waiting fails saying so; nothing runs after it
+    assert run.failed() == {"nested.boot"} and said in run.cases["nested.boot"].message
+    assert not {"nested.network", "negative.no-extensions"} & set(run.cases)
     assert "cleanup skipped" in run.stdout  # nothing can be removed from a host that is not there
     bundle = _bundle(pytester, "sim-gone")
     feedback = (bundle / "feedback.md").read_text("utf-8")
