@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
+from pypsrp.exceptions import AuthenticationError, WSManFaultError
 
 from pytest_nestedhv.config import parse_host
 from pytest_nestedhv.hyperv import crash
@@ -15,7 +18,7 @@ from pytest_nestedhv.remote import Cmd, Secret
 from pytest_nestedhv.remote.commands import SWITCH
 from pytest_nestedhv.remote.errors import ConnectionFailed, HostGone, HostUnreachable
 from pytest_nestedhv.remote.reconnect import WaitPolicy, wait_for_host
-from pytest_nestedhv.remote.session import ConnectOptions, Session
+from pytest_nestedhv.remote.session import ConnectOptions, Session, is_host_gone
 from pytest_nestedhv.sim.model import outage
 from pytest_nestedhv.sim.model.world import World
 from pytest_nestedhv.sim.powershell.engine import Engine
@@ -194,3 +197,25 @@ def test_reboot_timeout_option_reaches_settings(pytester: pytest.Pytester, monke
     result.assert_outcomes(passed=1)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--nested-host=sim", "--help")
     result.stdout.fnmatch_lines(["*--nested-host-reboot-timeout*"])
+
+
+def _chained(outer: BaseException, inner: BaseException) -> BaseException:
+    outer.__cause__ = inner
+    return outer
+
+
+@pytest.mark.parametrize("exc, gone", [
+    (ConnectionRefusedError(111, "Connection refused"), True),
+    (ConnectionResetError(104, "Connection reset by peer"), True),
+    (TimeoutError("timed out"), True),
+    (requests.exceptions.ConnectionError("Max retries exceeded"), True),
+    (_chained(requests.exceptions.ConnectionError("x"), ConnectionRefusedError(111, "refused")), True),
+    (requests.exceptions.ReadTimeout("read timed out"), True),
+    (requests.exceptions.SSLError("certificate verify failed"), False),
+    (_chained(requests.exceptions.ConnectionError("x"), socket.gaierror(-2, "Name or service not known")), False),
+    (AuthenticationError("Failed to authenticate the user u with ntlm"), False),
+    (WSManFaultError(500, 2150858843, "shell not found", "reason"), False),  # the host answered
+    (ValueError("a bug"), False),
+])
+def test_what_counts_as_the_host_gone(exc: BaseException, gone: bool) -> None:
+    assert is_host_gone(exc) is gone
