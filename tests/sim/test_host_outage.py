@@ -124,11 +124,14 @@ def test_a_restart_during_the_install_is_unexpected_and_happens_once() -> None:
 
 
 def test_a_planned_restart_writes_1074_and_no_unexpected_shutdown() -> None:
-    sh = Shell(_scenario_world("default", host_restart_at="l1-booted", host_restart_kind="planned"))
+    sh = Shell(_scenario_world("default", host_restart_at="guest-rebooted", host_restart_kind="planned"))
     make_l1(sh)
+    sh.ok("Start-VM", Name=["l1"])
+    sh.ok("Wait-VM", Name=["l1"], **HB)
     with pytest.raises(HostDown):
-        sh.run("Start-VM", Name=["l1"])
+        sh.guest("l1").run("Restart-Computer", Force=True)
     sh.world.clock.advance(sh.world.faults.host_reboot_seconds + 1)
+    assert sh.ok("Get-VM", Name=["l1"])[0].get("State").name == "Saved"  # AutomaticStopAction Save
     ids = [e.get("Id") for e in _system(sh, 1074, 6006, 6005, 6008, 41)]
     assert sorted(ids) == [1074, 6005, 6006]
     planned = _system(sh, 1074)[0]

@@ -1,7 +1,7 @@
 """The physical host going away and coming back: a bugcheck, or a plain restart.
 
 While an outage lasts the host answers nothing (the server stops listening); when it ends the
-host has rebooted: every VM is Off, LastBootUpTime is new, and the System log holds what
+host has rebooted: every VM is Off (Saved after a planned restart), LastBootUpTime is new, and the System log holds what
 Windows writes after such a boot (docs/requirements.md#texthost-crash: 1001 BugCheck,
 Kernel-Power 41, EventLog 6008, User32 1074). Every function takes the world's lock as held by the caller.
 """
@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from typing import TYPE_CHECKING
 
-from ..powershell.errors import Halted
+from ..powershell.errors import Halted, PSError
 from . import events
 from .state import VM, Node
 
@@ -52,7 +52,10 @@ def crash(world: World, now: dt.datetime, kind: str) -> HostDown:
     if kind == "planned":
         write_restart_initiated(host, now)
     for vm in host.vms:
-        _power_off(vm, now)
+        if kind == "planned" and vm.state == "Running":
+            _save(world, host, vm, now)
+        else:
+            _power_off(vm, now)
     back = now + dt.timedelta(seconds=world.faults.host_reboot_seconds)
     world.outage = Outage(kind, now, back, str(uuid.uuid4()) if kind == "bugcheck" else "")
     world.notify_change()
@@ -111,6 +114,17 @@ def write_restart_initiated(host: Node, when: dt.datetime) -> None:
                  "Service pack (Planned)\n Reason Code: 0x80020010\n Shutdown Type: restart\n Comment: ")
     events.write(host, when, events.SYSTEM, EVENTLOG_PROVIDER, 6006, events.LEVEL_INFO,
                  "The Event log service was stopped.")
+
+
+def _save(world: World, host: Node, vm: VM, when: dt.datetime) -> None:
+    """A clean restart saves running VMs, as AutomaticStopAction Save (the default) does, like the
+    model's Restart-Computer on the host; assumption: nothing starts them again afterwards."""
+    from .lifecycle import save  # lifecycle imports this module
+
+    try:
+        save(world, host, vm, when)
+    except PSError:  # a VM that cannot be saved (nested on a preview build) is turned off
+        _power_off(vm, when)
 
 
 def _power_off(vm: VM, when: dt.datetime) -> None:
