@@ -157,10 +157,10 @@ class SimServer:
         while not self._stopping.wait(OUTAGE_POLL_SECONDS):
             down = self._host_down()
             if down and not self.dark:
-                self.dark = True
-                self.outages += 1
-                self._close()
+                self._close()  # answers were already refused (host_is_down); now the port closes too
                 self.shells = ShellService(self.engine)
+                self.outages += 1
+                self.dark = True
             elif not down and self.dark:
                 try:
                     self._listen()
