@@ -20,13 +20,17 @@ from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .hyperv.observer import Blocked, Observer
-from .remote.errors import RemoteError
+from .hyperv.recovery import HostRecovery
+from .remote.errors import ConnectionFailed, HostGone, RemoteError
+from .remote.reconnect import WaitPolicy
 from .reporting.verdict import notes_for
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
 FINDING_KEY = pytest.StashKey[dict[str, Any]]()  # item.stash: the Finding as a dict, for the reports
 LAB_KEY = pytest.StashKey[dict[str, Lab]]()  # config.stash: label -> Lab, for the reports' timeline
+# config.stash: label -> every host outage of the run (hyperv.crash.HostCrash.to_dict()), for the reports
+HOST_CRASH_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
 EXIT_BAD_INPUT = pytest.ExitCode.USAGE_ERROR
 
 
@@ -68,6 +72,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
                                  switch=settings.switch))
     request.config.stash.setdefault(LAB_KEY, {})[label] = lab
+    lab.on_host_lost = _host_recovery(request.config, nested_host)
     observer = Observer(session, lab)
     try:
         lab.preflight()
@@ -75,11 +80,16 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         pytest.exit(f"{label}: {err}", returncode=EXIT_BAD_INPUT)
     notes = notes_for(request.config, label)
     notes.lab = True
+    lab.on_host_lost.remember_boot()
     try:
         yield observer
     finally:
         failed = request.session.testsfailed > 0
-        removed = lab.cleanup(settings.keep, failed)
+        try:
+            removed = lab.cleanup(settings.keep, failed)
+        except ConnectionFailed as err:  # the host went away for good: nothing can be removed now
+            _write_line(request.config, f"nestedhv [{label}] cleanup skipped: {err}")
+            removed = []
         if removed:
             log.info("cleanup on %s removed %s", label, ", ".join(removed))
         notes.cleaned, notes.removed = True, removed
@@ -104,6 +114,18 @@ def _report_remediation(config: pytest.Config, label: str, vm: str, remediation:
         _write_line(config, f"{prefix} no change needed")
 
 
+def _host_recovery(config: pytest.Config, nested_host: Any) -> HostRecovery:
+    """Waits for a host that stops answering mid-step (--nested-host-reboot-timeout), shows progress on
+    the terminal, and hands each crash record to the reports through config.stash."""
+    label = nested_host.target.label
+
+    def record(crash: Any) -> None:
+        config.stash.setdefault(HOST_CRASH_KEY, {}).setdefault(label, []).append(crash.to_dict())
+
+    return HostRecovery(nested_host.session, label, WaitPolicy(timeout_s=nested_host.settings.host_reboot_timeout_s),
+                        progress=lambda text: _write_line(config, f"nestedhv {text}"), on_crash=record)
+
+
 @pytest.fixture
 def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
                 record_property: Callable[[str, object], None]) -> Callable[[str], req.Finding]:
@@ -122,6 +144,13 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
         except (FactsError, RemoteError) as err:
             record_property("severity", "error")
             pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
+        except HostGone as err:  # this check fails saying so, the run stops after it, the reports are written
+            record_property("severity", "error")
+            request.session.shouldstop = str(err)
+            pytest.fail(f"{rid}: {err}", pytrace=False)
+        except ConnectionFailed as err:  # lost outside a lab step: this check cannot be judged
+            record_property("severity", "error")
+            pytest.fail(f"{rid}: {err}", pytrace=False)
         record_property("severity", finding.severity)
         record_property("status", finding.status)
         record_property("evidence", json.dumps(dict(finding.evidence), default=str, sort_keys=True))

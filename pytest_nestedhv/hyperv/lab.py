@@ -16,11 +16,11 @@ import dataclasses
 import datetime
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from ..remote.commands import SWITCH, Cmd
-from ..remote.errors import RemoteError
+from ..remote.errors import HostUnreachable, RemoteError
 from . import requirements as req
 from .facts import GuestFacts, HostFacts, VMFacts, gather_guest, gather_vm
 from .names import KEPT_TAG, RunNames, is_leftover, is_own_disk, join_path, parent_dir
@@ -109,6 +109,10 @@ class Lab:
         self._vhd_dir: str | None = None
         self.switch: str | None = config.switch
         self._preflight_done = False
+        # host crash (hyperv/recovery.py): called when the host stops answering mid-step; once it
+        # returns, that step fails with the crash and nothing more runs on this host
+        self.on_host_lost: Callable[[str, Exception], Any] | None = None
+        self.host_crash: Any = None  # hyperv.crash.HostCrash
 
     # ------------------------------------------------------------ the state machine
 
@@ -118,6 +122,8 @@ class Lab:
         Raises LabBlocked when a step before it failed."""
         for needed in self._path_to(step):
             outcome = self.outcomes.get(needed)
+            if outcome is None and self.host_crash is not None:
+                raise LabBlocked(f"lab step '{self.host_crash.step}' failed: {self.host_crash.message()}")
             if outcome is None:
                 outcome = self._run_step(needed)
             if not outcome.ok and needed != step:
@@ -153,6 +159,12 @@ class Lab:
                 outcome = StepOutcome(step, False, str(err))
             except RemoteError as err:
                 outcome = StepOutcome(step, False, str(err), err.fqid or None)
+            except HostUnreachable as lost:
+                if self.on_host_lost is None:
+                    raise
+                self.host_crash = self.on_host_lost(step, lost)  # waits; HostGone if it stays away
+                outcome = StepOutcome(step, False, self.host_crash.message(), req.HOST_CRASH_FQID,
+                                      {"host_crash": self.host_crash.to_dict()})
         duration = time.monotonic() - t0
         self.outcomes[step] = outcome
         self.timeline.append(Phase(step, started, duration, outcome.ok, outcome.error))
@@ -274,6 +286,8 @@ class Lab:
         if self.toggle is not None:
             return self.toggle
         self.require(STEP_L1_BOOT)
+        if self.host_crash is not None:  # the L1 went down with the host
+            raise LabBlocked(f"lab step '{self.host_crash.step}' failed: {self.host_crash.message()}")
         name = self.names.l1
         with self._transcript_step("toggle-while-running"):
             state = str(prop(self._host(Cmd.of("Get-VM", Name=name))[0], "State", ""))

@@ -443,6 +443,17 @@ def judge_guest_extensions(obs: Observations) -> Finding:
                             Cmd.of("Set-VMProcessor", VMName=name, ExposeVirtualizationExtensions=True)), **ev)
 
 
+HOST_CRASH_FQID = "NestedHv.HostCrash"  # a step the host went down under (hyperv/recovery.py)
+HOST_CRASH_REMEDY = ("the host itself went down during the step: on the host, Get-WinEvent -FilterHashtable "
+                     "@{LogName='System'; Id=1001,41,6008,1074} -MaxEvents 10 shows why; attach the dump that "
+                     "event 1001 names and this report to a bug report")
+
+
+def _remedy(outcome: Any, remedy: str) -> str:
+    """A step's own remedy does not apply when the host crashed or restarted under it."""
+    return HOST_CRASH_REMEDY if outcome.fqid == HOST_CRASH_FQID else remedy
+
+
 def _step_judge(rid: str, step: str, required: str, ok_text: str, remedy: str = "") -> Judge:
     def judge(obs: Observations) -> Finding:
         outcome = obs.steps.get(step)
@@ -451,7 +462,7 @@ def _step_judge(rid: str, step: str, required: str, ok_text: str, remedy: str = 
         ev = {"step": step, "error": outcome.error, "fqid": outcome.fqid, **outcome.evidence}
         if outcome.ok:
             return _f(rid, "pass", ok_text, required, **ev)
-        return _f(rid, "fail", outcome.error or f"step '{step}' failed", required, remedy, **ev)
+        return _f(rid, "fail", outcome.error or f"step '{step}' failed", required, _remedy(outcome, remedy), **ev)
 
     judge.__name__ = f"judge_{rid.replace('.', '_').replace('-', '_')}"
     return judge
@@ -466,8 +477,8 @@ def judge_guest_hypervisor(obs: Observations) -> Finding:
             return _skip(rid, f"lab step '{step}' was not reached")
         if not outcome.ok:
             return _f(rid, "fail", outcome.error or f"step '{step}' failed", required,
-                      "Check the L1's System log for Microsoft-Windows-Hyper-V-Hypervisor event 41/42 "
-                      "(extensions not exposed) and expose them while the L1 is Off",
+                      _remedy(outcome, "Check the L1's System log for Microsoft-Windows-Hyper-V-Hypervisor event "
+                              "41/42 (extensions not exposed) and expose them while the L1 is Off"),
                       step=step, error=outcome.error, **outcome.evidence)
     g = obs.guest_after
     ev = g.to_dict() if g else {}

@@ -76,6 +76,7 @@ class WorkerState:
     sent_info: dict[str, str] = dataclasses.field(default_factory=dict)
     sent_phases: dict[str, int] = dataclasses.field(default_factory=dict)
     test_start: dict[str, float] = dataclasses.field(default_factory=dict)
+    sent_crashes: dict[str, int] = dataclasses.field(default_factory=dict)  # label -> host outages sent
 
 
 def _target_label(value: Any) -> str | None:
@@ -152,6 +153,21 @@ def _finding_key() -> Any:
 
     fixtures = sys.modules.get("pytest_nestedhv.fixtures")
     return getattr(fixtures, "FINDING_KEY", None)
+
+
+def pending_crashes(config: pytest.Config, state: WorkerState, mask: SecretMask) -> dict[str, list[dict[str, Any]]]:
+    """Host outages the fixtures recorded in config.stash (hyperv.crash.HostCrash.to_dict()) and not
+    yet sent, by host label; marks them sent."""
+    import sys
+
+    key = getattr(sys.modules.get("pytest_nestedhv.fixtures"), "HOST_CRASH_KEY", None)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for label, crashes in (config.stash.get(key, {}) if key is not None else {}).items():
+        sent = state.sent_crashes.get(label, 0)
+        if len(crashes) > sent:
+            out[label] = [jsonable(c, mask) for c in crashes[sent:]]
+            state.sent_crashes[label] = len(crashes)
+    return out
 
 
 def finding_of(item: pytest.Item, call: pytest.CallInfo[Any] | None, mask: SecretMask) -> dict[str, Any]:
@@ -296,6 +312,8 @@ def build_payload(item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.
             part["events"] = events
         if part:
             payload["hosts"][label] = part
+    for label, crashes in pending_crashes(item.config, state, mask).items():
+        payload["hosts"].setdefault(label, {})["crashes"] = crashes
     if report.when == "teardown":
         state.test_start.pop(item.nodeid, None)
     return payload
