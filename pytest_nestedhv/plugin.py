@@ -121,12 +121,13 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config, run_id=run_id)
     if not settings.enabled:
         return
+    from .hyperv.access import check_access
     from .hyperv.machines import HyperVHost
     from .remote.backends import BadTarget
     from .remote.hosts import HostPool
 
     mask = SecretMask(settings.secrets())
-    hosts = HostPool(settings, mask, HyperVHost)
+    hosts = HostPool(settings, mask, HyperVHost, on_open=check_access)
     try:
         hosts.prepare()
     except BadTarget as exc:

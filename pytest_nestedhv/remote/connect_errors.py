@@ -12,6 +12,25 @@ if TYPE_CHECKING:
     from ..config import HostTarget
 
 CERT_HINT = "pass --nested-cert-validation=PATH of the CA bundle that signed the host's certificate (or false to skip the check)"
+LOCAL_HINT = "this machine is tested without WinRM with --nested-host=local (from an elevated prompt)"
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0:0:0:0:0:0:0:1"})
+
+
+def is_this_machine(host: str) -> bool:
+    """True if ``host`` names the machine the run is on (loopback, its name or its FQDN)."""
+    name = host.lower().rstrip(".")
+    if name in _LOOPBACK or name.startswith("127."):
+        return True
+    try:
+        own = {socket.gethostname().lower(), socket.getfqdn().lower()}
+    except OSError:
+        return False
+    return name in own or name in {n.split(".", 1)[0] for n in own}
+
+
+def _workgroup(host: str) -> bool:
+    """An IP address or a single-label name: NTLM, not Kerberos (no domain to ask)."""
+    return "." not in host or host.replace(".", "").isdigit() or ":" in host
 
 
 def exception_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -44,12 +63,20 @@ def classify(exc: BaseException, target: HostTarget, user: str | None, auth: str
     chain = list(exception_chain(exc))
 
     def fail(message: str) -> ConnectionFailed:
+        if target.kind == "winrm" and is_this_machine(target.host):
+            message = f"{message}; {LOCAL_HINT}"
         return ConnectionFailed(f"{label}: {message}", target=label)
 
     if any(isinstance(e, ImportError) for e in chain) and auth in ("kerberos", "credssp"):
         return fail(f"--nested-auth {auth} needs its libraries: pip install \"pytest-nestedhv[{auth}]\"")
     if _any(exc, "AuthenticationError"):
-        return fail(f"wrong credentials for user {user} on host {target.host} (NESTED_HOST_PASSWORD), auth {auth}")
+        hint = ""
+        if auth in ("negotiate", "ntlm") and target.kind == "winrm" and _workgroup(target.host) \
+                and not is_this_machine(target.host):
+            hint = ("; a workgroup host takes NTLM with one of its local administrators (user HOST\\NAME); "
+                    "Windows' own client also needs it in TrustedHosts: "
+                    f"Set-Item WSMan:\\localhost\\Client\\TrustedHosts -Value {target.host} -Concatenate")
+        return fail(f"wrong credentials for user {user} on host {target.host} (NESTED_HOST_PASSWORD), auth {auth}{hint}")
     if any(isinstance(e, socket.gaierror) for e in chain) or _any(exc, "NameResolutionError"):
         return fail(f"cannot resolve the host name {target.host!r}: check --nested-host and DNS")
     tls = _any(exc, "SSLError", "SSLCertVerificationError")
@@ -62,8 +89,12 @@ def classify(exc: BaseException, target: HostTarget, user: str | None, auth: str
     if _any(exc, "ConnectTimeout") or any(isinstance(e, (socket.timeout, TimeoutError)) for e in chain) and not _any(exc, "ReadTimeout"):
         return fail(f"cannot reach {where}: no answer within {connect_timeout:g} s (host down, firewall, or wrong address)")
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in " ".join(str(e) for e in chain).lower():
-        return fail(f"{where} refused the connection: WinRM is not listening there (check the port and http/https, "
-                    "or run Enable-PSRemoting on the host)")
+        if target.scheme == "https":
+            return fail(f"{where} refused the connection: WinRM has no HTTPS listener there; on the host run "
+                        "Enable-PSRemoting, then winrm quickconfig -transport:https (needs a server certificate), "
+                        f"or use http://{target.host}:5985 (check the port)")
+        return fail(f"{where} refused the connection: WinRM is not listening there; run Enable-PSRemoting on the "
+                    "host (check the port)")
     if _any(exc, "ReadTimeout"):
         return fail(f"{target.url} accepted the connection but did not answer in time")
     transport = _any(exc, "WinRMTransportError")
@@ -74,7 +105,9 @@ def classify(exc: BaseException, target: HostTarget, user: str | None, auth: str
     if fault is not None:
         reason = one_line(str(getattr(fault, "reason", "") or fault))
         if "Access is denied" in reason or str(getattr(fault, "code", "")) == "5":
-            return fail(f"user {user} may not use PowerShell remoting on {target.host} (needs Administrators); {reason}")
+            return fail(f"user {user} may not use PowerShell remoting on {target.host} (needs Administrators; a local "
+                        "account other than Administrator on a workgroup host also needs LocalAccountTokenFilterPolicy=1 "
+                        "under HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System); {reason}")
         return fail(f"WinRM on {target.host} refused to open a PowerShell session: {reason}")
     if _any(exc, "SpnegoError", "NegotiateOptions", "BadMechanismError", "OperationNotAvailableError"):
         return fail(f"authentication ({auth}) as {user} could not start: {one_line(str(exc))}")

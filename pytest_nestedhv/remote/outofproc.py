@@ -76,7 +76,7 @@ class Channel:
         # pipeline is stopped with a Signal packet, as PowerShell's own client does
         flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if os.name == "nt" else 0
         self.process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, bufsize=0, creationflags=flags,
+                                        stderr=subprocess.PIPE, creationflags=flags,
                                         start_new_session=os.name != "nt")
         self._packets: queue.Queue[Packet | None] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)

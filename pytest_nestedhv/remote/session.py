@@ -334,14 +334,14 @@ class Session:
     def _attempt(self, build: Callable[[Pipeline], None], *, keys: bool, read_only: bool, deadline: float,
                  budget: float, text: str) -> tuple[list[RemoteObject], list[RemoteError]]:
         c = self.connector
+        sent = False  # True once the pipeline may have reached the server
         started = False  # True once the server has the pipeline: then only reads may be repeated
-        sent = False  # True once the pipeline may have reached the server: before, anything may be retried
         ps: Pipeline | None = None
         try:
             pool = self._ensure_pool()
             if keys:
-                # not retried on this pool: pypsrp cannot restart a key exchange that broke half way
-                # (it would skip it and fail later with "cipher is not initialised"); a new pool can
+                # not retried in place: pypsrp refuses a second exchange on a pool whose first one
+                # broke off, so a failed exchange costs the pool and the call starts again
                 self._ensure_keys(pool)
             ps = pool.pipeline()
             build(ps)

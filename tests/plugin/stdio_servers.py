@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -22,6 +23,10 @@ def echo() -> int:
 
 
 def die_after(commands: int, args: list[str]) -> int:
+    log = os.environ.get("STAND_IN_LOG")
+    if log:  # one line per start: tests see whether the cleanup started a new one
+        with open(log, "a", encoding="utf-8") as f:
+            f.write("start\n")
     child = subprocess.Popen([sys.executable, "-m", "pytest_nestedhv.sim", "serve", "--stdio", *args],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
     assert child.stdin is not None and child.stdout is not None

@@ -61,3 +61,44 @@ def run_suite(pytester: Any, *args: str, env: dict[str, str] | None = None, subp
                     break
             cases[rid] = Case(rid, outcome, message, props)
     return SuiteRun(result.ret, "\n".join(result.outlines), "\n".join(result.errlines), cases)
+
+
+GUEST_PASSWORD = "Local-Guest-Passw0rd!"  # for scenarios whose guest has none: a user always gives one
+
+
+def local_target(scenario: str, workdir: Path, *, state: Path | None = None,
+                 shell: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """Options and environment that run the suite over ``--nested-host=local`` against the emulator
+    serving ``scenario`` on stdio (``sim serve --stdio``), given what a real user gives: the images
+    and the guest account (from the scenario, as the sim target takes them)."""
+    import shlex
+    import sys
+
+    from pytest_nestedhv.sim.scenario import load_scenario
+
+    loaded = load_scenario(scenario)
+    if not loaded.guest.admin_password:
+        path = Path(scenario) if scenario.endswith(".toml") else SUITES.parent / "pytest_nestedhv" / "sim" / "scenarios" / f"{scenario}.toml"
+        text = path.read_text(encoding="utf-8")
+        line = f'admin_password = "{GUEST_PASSWORD}"\n'
+        text = text.replace("[guest]\n", "[guest]\n" + line) if "[guest]\n" in text else text + "\n[guest]\n" + line
+        scenario = str(workdir / f"{path.stem}-with-password.toml")
+        Path(scenario).write_text(text, encoding="utf-8")
+        loaded = load_scenario(scenario)
+    command = shell or [sys.executable, "-m", "pytest_nestedhv.sim", "serve", "--stdio", "--scenario", scenario]
+    if state is not None:
+        command = [*command, "--state", str(state)]
+    args = ["--nested-host=local", f"--nested-base-image={loaded.host.base_images[0]}",
+            f"--nested-guest-user={loaded.guest.admin_user}"]
+    if loaded.guest.base_images:
+        args.append(f"--nested-inner-image={loaded.guest.base_images[0]}")
+    env = {"NESTED_LOCAL_SHELL": shlex.join(command), "NESTED_GUEST_PASSWORD": loaded.guest.admin_password}
+    return args, env
+
+
+def host_run(pytester: Any, via: str, scenario: str, *args: str) -> SuiteRun:
+    """The suite against ``scenario`` over ``via``: "sim" (WinRM to the in-process emulator) or "local" (stdio)."""
+    if via == "sim":
+        return run_suite(pytester, f"--nested-host=sim:{scenario}", *args)
+    local_args, env = local_target(scenario, pytester.path)
+    return run_suite(pytester, *local_args, *args, env=env)

@@ -174,3 +174,42 @@ def test_malformed_address_is_a_usage_error(spec: str) -> None:
     with pytest.raises(pytest.UsageError) as info:
         parse_host(spec)
     assert str(info.value).startswith(f"--nested-host {spec!r}: not a valid address")
+
+
+# --nested-host=local --------------------------------------------------------------------------
+GUEST_ONLY = {"NESTED_GUEST_USER": "Administrator", "NESTED_GUEST_PASSWORD": "Guest-Pw-5678"}
+
+
+@pytest.mark.parametrize("spec", ["local", "LOCAL", " local "])
+def test_local_form(spec: str) -> None:
+    target = parse_host(spec)
+    assert (target.kind, target.label, target.is_local, target.is_sim) == ("local", "local", True, False)
+    assert target.describe() == "this machine (PowerShell over stdio)"
+
+
+def test_local_needs_no_host_account_but_an_image_and_the_guest_account() -> None:
+    s = resolve(cli={"nested_host": ["local"]}, env=GUEST_ONLY)
+    assert s.user is None and s.password is None and s.guest_credential() is not None
+    assert s.local_shell == "powershell.exe -NoLogo -NoProfile -NonInteractive -s"
+    with pytest.raises(pytest.UsageError, match="NESTED_GUEST_PASSWORD is not set"):
+        resolve(cli={"nested_host": ["local"]}, env={"NESTED_GUEST_USER": "Administrator"})
+    with pytest.raises(pytest.UsageError, match="--nested-base-image is not set: give the path of a VHDX on local"):
+        resolve_settings({"nested_host": ["local"]}, GUEST_ONLY, {}, run_id="abc123")
+
+
+def test_local_shell_env_over_ini_and_bad_quoting_is_one_line() -> None:
+    ini = {"nested_local_shell": "pwsh -NoLogo -s"}
+    assert resolve(cli={"nested_host": ["local"]}, env=GUEST_ONLY, ini=ini).local_shell == "pwsh -NoLogo -s"
+    env = {**GUEST_ONLY, "NESTED_LOCAL_SHELL": "pwsh -NoProfile -s"}
+    assert resolve(cli={"nested_host": ["local"]}, env=env, ini=ini).local_shell == "pwsh -NoProfile -s"
+    with pytest.raises(pytest.UsageError) as info:
+        resolve(cli={"nested_host": ["local"]}, env={**GUEST_ONLY, "NESTED_LOCAL_SHELL": "pwsh \"-s"})
+    assert "\n" not in str(info.value) and "NESTED_LOCAL_SHELL" in str(info.value) and "pwsh -NoLogo -s" in str(info.value)
+    # not checked when no local target uses it
+    assert resolve(cli={"nested_host": ["sim"]}, env={**ENV, "NESTED_LOCAL_SHELL": "pwsh \"-s"}).targets
+
+
+def test_local_given_twice_is_refused_and_mixes_with_others() -> None:
+    with pytest.raises(pytest.UsageError, match="given twice"):
+        parse_hosts(["local", "Local"])
+    assert [t.kind for t in parse_hosts(["local", "sim", "hostA"])] == ["local", "sim", "winrm"]

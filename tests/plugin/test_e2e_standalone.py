@@ -1,5 +1,7 @@
 """The suite against a STANDALONE emulated host (``python -m pytest_nestedhv.sim serve --state FILE``),
-reached like a real host: URL, CA bundle, user and password from the environment, guest account.
+reached like a real host: URL, CA bundle, user and password from the environment, guest account;
+and the same host as this machine (``--nested-host=local``: each run starts ``sim serve --stdio``
+on the same state file, as ``powershell.exe -s`` on the PC under test).
 
 The state file is the host's memory that outlives each run, so it shows what a run left behind:
 nothing after a success, a failure or Ctrl-C; a killed run's leftovers are swept by the next run,
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -56,10 +59,21 @@ def passwords() -> Passwords:
 
 @dataclasses.dataclass
 class Host:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | None  # None for a local host: each run starts its own PowerShell
     port: int
     ca: str
     state: Path
+    scenario: Path
+    kind: str = "winrm"  # or "local"
+
+    def target_args(self) -> tuple[list[str], dict[str, str]]:
+        """How a run reaches this host: options and environment."""
+        if self.kind == "local":
+            shell = [sys.executable, "-m", "pytest_nestedhv.sim", "serve", "--stdio", "--scenario", str(self.scenario),
+                     "--state", str(self.state)]
+            return ["--nested-host=local"], {"NESTED_LOCAL_SHELL": shlex.join(shell)}
+        return [f"--nested-host=https://127.0.0.1:{self.port}", f"--nested-cert-validation={self.ca}",
+                "--nested-auth=ntlm"], {}
 
     def model(self) -> dict[str, Any]:
         out = subprocess.run([sys.executable, "-m", "pytest_nestedhv.sim", "state", "--state", str(self.state)],
@@ -104,9 +118,11 @@ time_scale = 100
 UNTOUCHABLE = {"user-vm", "nestedhv-lookalike", "nestedhv-old-l1"}
 
 
-@pytest.fixture
-def standalone(tmp_path_factory: pytest.TempPathFactory, passwords: Passwords) -> Iterator[Callable[..., Host]]:
-    """Start ``sim serve`` on a scenario file kept outside the run's folder (it holds the guest password)."""
+@pytest.fixture(params=["winrm", "local"])
+def standalone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               passwords: Passwords) -> Iterator[Callable[..., Host]]:
+    """Start ``sim serve`` on a scenario file kept outside the run's folder (it holds the guest password);
+    for ``local``, only write the scenario: each run starts ``sim serve --stdio`` on its state."""
     started: list[subprocess.Popen[str]] = []
 
     def start(**scenario: Any) -> Host:
@@ -114,6 +130,10 @@ def standalone(tmp_path_factory: pytest.TempPathFactory, passwords: Passwords) -
         path = folder / "host.toml"
         path.write_text(scenario_text(passwords.guest, **scenario), encoding="utf-8")
         state = folder / "state.json"
+        if request.param == "local":
+            subprocess.run([sys.executable, "-m", "pytest_nestedhv.sim", "serve", "--stdio", "--scenario", str(path),
+                            "--state", str(state)], input=b"", check=True, timeout=60)  # the host as it starts
+            return Host(None, 0, "", state, path, kind="local")
         env = dict(os.environ, NESTED_HOST_PASSWORD=passwords.host)
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest_nestedhv.sim", "serve", "--scenario", str(path), "--state", str(state),
@@ -124,7 +144,7 @@ def standalone(tmp_path_factory: pytest.TempPathFactory, passwords: Passwords) -
         line = process.stdout.readline().strip()
         assert line.startswith("https://") and "ca=" in line, process.stderr.read() if process.stderr else line
         url, ca = line.split()[0], line.split("ca=", 1)[1]
-        return Host(process, int(url.rsplit(":", 1)[1].split("/", 1)[0]), ca, state)
+        return Host(process, int(url.rsplit(":", 1)[1].split("/", 1)[0]), ca, state, path)
 
     yield start
     for process in started:
@@ -160,9 +180,10 @@ def run_suite(workdir: Path, host: Host, passwords: Passwords, *extra: str,
     env = {k: v for k, v in os.environ.items() if not k.startswith("NESTED_")}
     env.update(NESTED_HOST_USER=HOST_USER, NESTED_HOST_PASSWORD=passwords.host,
                NESTED_GUEST_USER=GUEST_USER, NESTED_GUEST_PASSWORD=passwords.guest, PYTHONUNBUFFERED="1")
+    target_args, target_env = host.target_args()
+    env.update(target_env)
     argv = [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", f"--junitxml={junit}",
-            "-o", "junit_family=xunit1", f"--nested-host=https://127.0.0.1:{host.port}",
-            f"--nested-cert-validation={host.ca}", "--nested-auth=ntlm", f"--nested-base-image={BASE_IMAGE}",
+            "-o", "junit_family=xunit1", *target_args, f"--nested-base-image={BASE_IMAGE}",
             f"--nested-inner-image={BASE_IMAGE}", "--log-cli-level=INFO", *extra]
     process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)

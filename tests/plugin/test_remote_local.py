@@ -179,3 +179,17 @@ def test_a_program_that_exits_at_once_is_one_line() -> None:
     with pytest.raises(ConnectionFailed) as info:
         Session(TARGET, connector).open()
     assert "exited with code 5" in str(info.value) and "bad switch -s" in str(info.value)
+
+
+@pytest.mark.parametrize(("command", "windows", "argv"), [
+    ("powershell.exe -NoLogo -NoProfile -NonInteractive -s", True,
+     ["powershell.exe", "-NoLogo", "-NoProfile", "-NonInteractive", "-s"]),
+    ('"C:\\Program Files\\PowerShell\\7\\pwsh.exe" -NoLogo -s', True,
+     ["C:\\Program Files\\PowerShell\\7\\pwsh.exe", "-NoLogo", "-s"]),
+    ("python -m pytest_nestedhv.sim serve --stdio --scenario 'my lab.toml'", False,
+     ["python", "-m", "pytest_nestedhv.sim", "serve", "--stdio", "--scenario", "my lab.toml"]),
+])
+def test_the_shell_command_splits_as_its_platform_does(command: str, windows: bool, argv: list[str]) -> None:
+    from pytest_nestedhv.remote.backends.local import shell_argv
+
+    assert shell_argv(command, windows=windows) == argv

@@ -33,10 +33,16 @@ _INT32 = range(-(2**31), 2**31)
 SHELL_HINT = "set nested_local_shell (ini) or NESTED_LOCAL_SHELL, e.g. 'pwsh -NoLogo -s'"
 
 
-def shell_argv(command: str) -> list[str]:
+def shell_argv(command: str, *, windows: bool | None = None) -> list[str]:
+    """The command as argv. On Windows backslashes are path separators, so the split is not POSIX's;
+    the quotes around a word ("C:\\Program Files\\PowerShell\\7\\pwsh.exe") are dropped, as cmd.exe does."""
     import os
 
-    return shlex.split(command, posix=os.name != "nt")
+    if windows is None:
+        windows = os.name == "nt"
+    if not windows:
+        return shlex.split(command)
+    return [w[1:-1] if len(w) >= 2 and w[0] == w[-1] == '"' else w for w in shlex.split(command, posix=False)]
 
 
 def to_psrp(value: Any) -> Any:
@@ -82,6 +88,7 @@ class _Pool:
         self._lost = lost
         self._acks: set[tuple[str, uuid.UUID | None]] = set()
         self._pipelines: dict[uuid.UUID, _Pipeline] = {}
+        self._closing: set[uuid.UUID] = set()  # pipelines closed without waiting for the CloseAck
         self._key_ready = False
 
     # packets -------------------------------------------------------------------------------
@@ -120,6 +127,8 @@ class _Pool:
                 stream = StreamType.prompt_response if packet.stream == "PromptResponse" else StreamType.default
                 self.psrp.receive_data(PSRPPayload(packet.data, stream, packet.guid))
                 self._events()
+            elif packet.tag == "CloseAck" and packet.guid in self._closing:
+                self._closing.discard(packet.guid)  # a finished pipeline: nobody waits for it
             elif packet.tag.endswith("Ack"):
                 self._acks.add((packet.tag, packet.guid))
         return True
@@ -243,12 +252,10 @@ class _Pipeline:
         self._close()
 
     def _close(self) -> None:
+        # the pipeline is over: its CloseAck is taken whenever it comes, the next call need not wait for it
         self._pool.forget(self)
-        try:
-            self._pool._send(Packet("Close", self.id))
-            self._pool.wait_ack("CloseAck", self.id, 10)
-        except TimeoutError as exc:
-            log.debug("closing a local pipeline: %s", exc)
+        self._pool._closing.add(self.id)
+        self._pool._send(Packet("Close", self.id))
 
     def on_event(self, event: Any) -> None:
         from psrpcore import ErrorRecordEvent, PipelineOutputEvent, PipelineStateEvent, WarningRecordEvent
