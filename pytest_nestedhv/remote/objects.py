@@ -223,6 +223,12 @@ def convert(value: Any) -> Any:
         props = {str(k): convert(v) for k, v in value.adapted_properties.items()}
         props.update({str(k): convert(v) for k, v in value.extended_properties.items()})
         inner = list(value.property_sets)
+        if len(inner) == 1 and _is_complex(inner[0]):
+            # a PSObject wrapping another (a provider item, e.g. Get-Item WSMan:\...): the wrapped object's
+            # properties with the wrapper's notes over them
+            wrapped = convert(inner[0])
+            if isinstance(wrapped, RemoteObject):
+                return RemoteObject(types, {**dict(wrapped.items()), **props}, to_string=value.to_string)
         if inner and len(inner) == 1 and not isinstance(inner[0], (list, dict)) and not _is_complex(inner[0]):
             return RemoteObject(types, props, value=convert(inner[0]), to_string=value.to_string)
         if inner and not props:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from pytest_nestedhv.exitcodes import NestedExit
 from pytest_nestedhv.hyperv.requirements import IDS
 from pytest_nestedhv.sim.scenario import load_scenario
 
 from .suite_runner import SUITES, local_target, run_suite
 
 STAND_IN = str(Path(__file__).with_name("stdio_servers.py"))
-ONE_LINE_EXIT = 2  # pytest.ExitCode.INTERRUPTED: the session stopped before (or instead of) the tests
+ONE_LINE_EXIT = NestedExit.HOST_UNREACHABLE  # the session stopped before (or instead of) the tests
 
 
 def _vms(state: Path) -> list[str]:

@@ -171,3 +171,8 @@ def test_a_written_error_names_the_command_that_wrote_it(host: WireHost) -> None
     error = result.only_error()
     assert error_facts(error)[1] == f"InvalidState,{HVC}RemoveVMSavedState"
     assert error.activity == "Remove-VMSavedState"
+    # the InvocationInfo Windows adds for AddInvocationInfo (pypsrp asks for it) places the writer
+    assert (error.invocation, error.command_name, error.invocation_name) == (
+        True, "Remove-VMSavedState", "Remove-VMSavedState")
+    assert (error.invocation_pipeline_position, error.invocation_pipeline_length,
+            error.invocation_expecting_input) == (2, 2, True)

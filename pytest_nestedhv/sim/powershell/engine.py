@@ -52,6 +52,7 @@ class Engine:
         self._impls = {name.lower(): impl for name, impl in {**BUILTINS, **cmdlets}.items()}
         self._apps = {name.lower(): app for name, app in (applications or {}).items()}
         self._scripts = ScriptRunner(self, known_scripts())
+        self._place = threading.local()  # set by execute() around each command (pipelines run on threads)
 
     # -- entry point used by the protocol server ---------------------------------------------------
     def host_down(self) -> bool:
@@ -90,11 +91,18 @@ class Engine:
         for position, spec in enumerate(commands):
             if ctx.cancel.is_set():
                 break
-            objects = list(self.invoke(spec, objects, ctx, expects_input=position > 0 or objects is not None))
+            outer = getattr(self._place, "value", None)
+            self._place.value = (position + 1, len(commands))
+            try:
+                objects = list(self.invoke(spec, objects, ctx, expects_input=position > 0 or objects is not None))
+            finally:
+                self._place.value = outer
         return objects or []
 
     def invoke(self, spec: CommandSpec, input_objects: list[Any] | None, ctx: Context,
                expects_input: bool) -> Iterable[Any]:
+        # (position, pipeline length) of this command, for its records' InvocationInfo
+        place: tuple[int, int] = getattr(self._place, "value", None) or (1, 1)
         if spec.is_script:
             return self._scripts.run(spec, ctx)
         name = spec.name.strip()
@@ -125,8 +133,8 @@ class Engine:
             params=params,
             parameter_set=bound.parameter_set,
             input=iter(input_objects or []),
-            ctx=Context(ctx.world, ctx.node, self._streams(ctx.streams, action, signature.name), ctx.cancel,
-                        ctx.computer_name),
+            ctx=Context(ctx.world, ctx.node, self._streams(ctx.streams, action, signature.name,
+                                                           (*place, expects_input)), ctx.cancel, ctx.computer_name),
             expects_input=expects_input,
         )
         try:
@@ -136,18 +144,20 @@ class Engine:
                 error.terminating = True
                 if error.activity is None:  # "" is an activity too: CommandNotFound has none
                     error.activity = signature.name
+                    error.invocation = error.invocation or (*place, expects_input)
                 raise
             call.ctx.streams.error(error)
             return []
 
     @staticmethod
-    def _streams(streams: Streams, action: str, command: str) -> Streams:
+    def _streams(streams: Streams, action: str, command: str, invocation: tuple[int, int, bool]) -> Streams:
         """-ErrorAction: Stop turns the first error into a terminating one; SilentlyContinue/Ignore drop it.
         A record's activity is the command that wrote it, wherever that command sits in the pipeline."""
 
         def error(record: PSError) -> None:
             if record.activity is None:
                 record.activity = command
+                record.invocation = record.invocation or invocation
             if action == "Stop":
                 record.terminating = True
                 raise record

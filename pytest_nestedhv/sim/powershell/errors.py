@@ -26,6 +26,8 @@ class PSError(Exception):
     reason: str | None = None  # CategoryInfo.Reason; defaults to the exception's short type name
     activity: str | None = None  # CategoryInfo.Activity; defaults to the command name
     terminating: bool = False
+    # (position, pipeline length, expecting input) of the command that raised or wrote it
+    invocation: tuple[int, int, bool] | None = None
 
     def __str__(self) -> str:
         return self.message

@@ -198,8 +198,12 @@ class Serializer:
         result = PSObject()
         prefix = "Deserialized." if remoting else ""
         result.PSObject.type_names = [n if n.startswith(prefix) else prefix + n for n in obj.type_names]
-        result.PSObject.to_string = clixml_text(self._text(obj))
-        adapted = result.PSObject.adapted_properties
+        # a PSCustomObject (Select-Object's output) has note properties and no ToString (recorded
+        # Selected.* objects: <TN> then <MS>)
+        custom = "System.Management.Automation.PSCustomObject" in obj.type_names
+        if not custom:
+            result.PSObject.to_string = clixml_text(self._text(obj))
+        adapted = result.PSObject.extended_properties if custom else result.PSObject.adapted_properties
         for name, value in obj.properties.items():
             if remoting and name == "PSComputerName":
                 continue  # a CimInstance's own (local, empty) PSComputerName: the remoting note replaces it

@@ -21,10 +21,19 @@ def _reorder(element: ET.Element) -> None:
             element[:] = children
 
 
-def windows_order(xml: bytes) -> bytes:
-    """One serialized PSRP message body with its objects' children in Windows' order."""
-    if b"<Obj" not in xml:
+# members of a message whose order psrpcore's class declares differently (recorded order)
+MEMBER_ORDER = {"SessionCapability": ["protocolversion", "PSVersion", "SerializationVersion"]}
+
+
+def windows_order(xml: bytes, members: list[str] | None = None) -> bytes:
+    """One serialized PSRP message body with its objects' children in Windows' order; ``members``
+    the order of the message's own members where it differs."""
+    if b"<ToString>" not in xml and not members:  # nothing psrpcore places differently
         return xml
     root = ET.fromstring(xml)
     _reorder(root)
+    section = root.find("MS")
+    if members and section is not None:
+        rank = {name: i for i, name in enumerate(members)}
+        section[:] = sorted(section, key=lambda c: rank.get(c.get("N", ""), len(rank)))
     return ET.tostring(root, encoding="utf-8", xml_declaration=False)

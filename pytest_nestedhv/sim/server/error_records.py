@@ -15,6 +15,12 @@ test_client_fetch_file_fail_missing, test_psrp_with_jea_configuration, test_psrp
   ``Type: message``. The emulator has no .NET stack: StackTrace and TargetSite are Nil, as for an
   exception a cmdlet creates and writes without throwing (recorded WriteErrorException), except
   the no-language refusal, whose recorded stack is kept.
+
+Approximations, for want of a recording of a cmdlet invoked directly: the InvocationInfo names the
+command's place in its pipeline with CommandOrigin Runspace, as the recorded VerboseRecord of a
+directly invoked command does (warnings and verbose records, which carry no place, say 1 of 1);
+BoundParameters is empty as in every recorded record; the flattened BoundParameters repeats the dictionary where Windows writes a
+<Ref> to it (psrpcore cannot reference a dictionary), which a client reads as the same value.
 """
 from __future__ import annotations
 
@@ -130,8 +136,11 @@ def _category_number(name: str) -> int:
 
 def _target(value: Any) -> Any:
     # the record's TargetObject must serialize; cmdlet values other than primitives go as their string form
-    if value is None or isinstance(value, (str, int, float, bool, PSObject)):
+    if value is None or isinstance(value, (bool, PSObject)):
         return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
     return str(value)
 
 
@@ -139,7 +148,10 @@ def _target_type(value: Any) -> str:
     names = getattr(value, "type_names", None)
     if isinstance(names, list) and names:
         return str(names[0]).rsplit(".", 1)[-1]
-    return {str: "String", int: "Int32", bool: "Boolean", float: "Double"}.get(type(value), type(value).__name__)
+    for kind, name in ((bool, "Boolean"), (str, "String"), (int, "Int32"), (float, "Double")):
+        if isinstance(value, kind):  # psrpcore's PSString and friends included
+            return name
+    return type(value).__name__
 
 
 def _ellipsize(text: str) -> str:
@@ -201,14 +213,17 @@ class _Invocation:
     command: str
     bound: PSDict
     unbound: PSList
+    position: int = 1
+    length: int = 1
+    expecting_input: bool = False
 
     @classmethod
-    def of(cls, command: str, bound_types: list[str]) -> _Invocation:
+    def of(cls, command: str, bound_types: list[str], place: tuple[int, int, bool] | None = None) -> _Invocation:
         bound = PSDict()
         bound.PSObject.type_names = list(bound_types)
         unbound = PSList()
         unbound.PSObject.type_names = list(_UNBOUND)
-        return cls(command, bound, unbound)
+        return cls(command, bound, unbound, *(place or (1, 1, False)))
 
     def info_object(self) -> PSObject:
         info = _obj(["System.Management.Automation.InvocationInfo", "System.Object"],
@@ -219,21 +234,24 @@ class _Invocation:
             ("ScriptLineNumber", PSInt(0)), ("OffsetInLine", PSInt(0)), ("HistoryId", PSInt64(1)),
             ("ScriptName", PSString("")), ("Line", PSString("")), ("PositionMessage", PSString("")),
             ("PSScriptRoot", PSString("")), ("PSCommandPath", None), ("InvocationName", PSString(self.command)),
-            ("PipelineLength", PSInt(1)), ("PipelinePosition", PSInt(1)), ("ExpectingInput", False),
+            ("PipelineLength", PSInt(self.length)), ("PipelinePosition", PSInt(self.position)),
+            ("ExpectingInput", self.expecting_input),
             ("CommandOrigin", PSString("Runspace")), ("DisplayScriptPosition", None),
         ]:
             _add(props, name, value)
         return info
 
     def flattened(self, members: list[PSNoteProperty], iteration_name: str) -> None:
-        iteration = PSList([PSInt(0)])
+        iteration = PSList([PSInt(0)] * (self.length + 1))  # one counter per command, and the input's
         iteration.PSObject.type_names = ["System.Int32[]", "System.Array", "System.Object"]
         for name, value in [
             ("InvocationInfo_BoundParameters", self.bound), ("InvocationInfo_CommandOrigin", CommandOrigin.Runspace),
-            ("InvocationInfo_ExpectingInput", False), ("InvocationInfo_InvocationName", PSString(self.command)),
+            ("InvocationInfo_ExpectingInput", self.expecting_input),
+            ("InvocationInfo_InvocationName", PSString(self.command)),
             ("InvocationInfo_Line", PSString("")), ("InvocationInfo_OffsetInLine", PSInt(0)),
             ("InvocationInfo_HistoryId", PSInt64(1)), ("InvocationInfo_PipelineIterationInfo", iteration),
-            ("InvocationInfo_PipelineLength", PSInt(1)), ("InvocationInfo_PipelinePosition", PSInt(1)),
+            ("InvocationInfo_PipelineLength", PSInt(self.length)),
+            ("InvocationInfo_PipelinePosition", PSInt(self.position)),
             ("InvocationInfo_PSScriptRoot", PSString("")), ("InvocationInfo_PSCommandPath", None),
             ("InvocationInfo_PositionMessage", PSString("")), ("InvocationInfo_ScriptLineNumber", PSInt(0)),
             ("InvocationInfo_ScriptName", PSString("")), ("InvocationInfo_UnboundArguments", self.unbound),
@@ -258,7 +276,8 @@ def _invocation(error: PSError, command: str | None) -> _Invocation | None:
     name = error.activity if error.activity is not None else command
     if not name or load_reference().signature(name) is None:
         return None
-    return _Invocation.of(load_reference().signature(name).name, _BOUND_TYPES)  # type: ignore[union-attr]
+    return _Invocation.of(load_reference().signature(name).name, _BOUND_TYPES,  # type: ignore[union-attr]
+                          error.invocation)
 
 
 def error_record(error: PSError, command: str | None, *, written: bool, invocation_info: bool) -> PSObject:

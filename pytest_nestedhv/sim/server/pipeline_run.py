@@ -101,6 +101,7 @@ class PipelineRun:
         record = error_record(error, self._current, written=False,
                               invocation_info=self._wants(RemoteStreamOptions.AddInvocationInfoToErrorRecord))
         state = PSObject()  # psrpcore's PipelineState would recast the record as its own ErrorRecord
+        state.PSObject.type_names = []  # a message object has no type names (recorded)
         state.PSObject.extended_properties.append(PSNoteProperty("PipelineState", PSInt(int(PSInvocationState.Failed))))
         state.PSObject.extended_properties.append(PSNoteProperty("ExceptionAsErrorRecord", record))
         self.pipeline.prepare_message(state, message_type=PSRPMessageType.PipelineState)

@@ -3,6 +3,11 @@
 psrpcore emits the data of the pool and of all its pipelines in one stream; it is sorted
 here into one queue per target (None = the pool, else the command id) so each WSMan
 Receive gets only its own messages. One condition (and its lock) guards everything.
+
+Known differences from Windows, on record in tests/sim/conformance: the pool's first Receive
+carries SessionCapability, APPLICATION_PRIVATE_DATA and the Opened state together (Windows
+sends the state with the next Receive; a client reads the same messages in the same order);
+a Receive after a command's last answer gets an empty Done again.
 """
 from __future__ import annotations
 
@@ -28,12 +33,10 @@ from psrpcore import (
     SetMinRunspacesEvent,
     StreamType,
 )
-from psrpcore.types import PSInvocationState
-
-from psrpcore.types import CommandMetadataCount, PSObject, PSRPMessageType
+from psrpcore.types import PSInt, PSInvocationState, PSNoteProperty, PSObject, PSRPMessageType
 
 from . import wsman_fault
-from .clixml_order import windows_order
+from .clixml_order import MEMBER_ORDER, windows_order
 from .engine_api import EngineLike
 from .pipeline_run import PipelineRun
 from .private_data import application_private_data
@@ -53,13 +56,21 @@ def _fix_ci(event: Any) -> None:
 _PROCESS_IDS = itertools.count(2852, 4)  # a wsmprovhost.exe process id per shell
 
 
+def _message_pipeline_id(data: bytes) -> uuid.UUID | None:
+    """The pipeline id in the PSRP message header of the first fragment of ``data``."""
+    if len(data) < 21 + 40 or not data[16] & 1:  # fragment header, then the message header
+        return None
+    return uuid.UUID(bytes_le=bytes(data[21 + 24:21 + 40]))
+
+
 class _Pool(ServerRunspacePool):
     def prepare_message(self, message: Any, message_type: Any = None, pipeline_id: Any = None,
                         stream_type: StreamType = StreamType.default) -> None:
         super().prepare_message(message, message_type, pipeline_id, stream_type)
         queued = self._send_buffer[-1]
         # psrpcore writes <ToString> last and an enum's value first; Windows writes TN, ToString, value
-        queued._data[40:] = windows_order(bytes(queued._data[40:]))
+        members = MEMBER_ORDER.get(queued.message_type.name)
+        queued._data[40:] = windows_order(bytes(queued._data[40:]), members)
 
     def _process_SetMaxRunspaces(self, event: SetMaxRunspacesEvent) -> None:
         _fix_ci(event)
@@ -93,7 +104,8 @@ class PsrpShell:
         self._cond = threading.Condition()
         self._pool = _Pool(application_private_data(engine))
         self._queues: dict[uuid.UUID | None, collections.deque[bytes]] = collections.defaultdict(collections.deque)
-        self._runs: dict[uuid.UUID, PipelineRun] = {}
+        self._runs: dict[uuid.UUID, PipelineRun] = {}  # by WSMan CommandId
+        self._command_ids: dict[uuid.UUID, uuid.UUID] = {}  # PSRP pipeline id -> WSMan CommandId
         self._broken: WSManFault | None = None
         self._closed = False
 
@@ -119,9 +131,13 @@ class PsrpShell:
         with self._cond:
             self._check_usable()
             # the pipeline must exist before its CreatePipeline message is processed
-            if command_id in self._pool.pipeline_table:
+            if command_id in self._runs:
                 raise wsman_fault.plugin_failure(f"A command with CommandId {command_id} already exists.")
-            pipeline = ServerPipeline(self._pool, command_id)
+            # Windows routes a command by its WSMan CommandId whatever pipeline id the PSRP message
+            # carries (recorded: pypsrp 0.1 wrote it in another byte order); psrpcore keys by the latter
+            wire_id = _message_pipeline_id(data) or command_id
+            self._command_ids[wire_id] = command_id
+            pipeline = ServerPipeline(self._pool, wire_id)
             self._runs[command_id] = PipelineRun(pipeline, self._locked)
             self._feed(data, command_id)
 
@@ -164,6 +180,7 @@ class PsrpShell:
                 run.pipeline.close()
                 self._runs.pop(command_id, None)
                 self._queues.pop(command_id, None)
+                self._command_ids.pop(run.pipeline.pipeline_id, None)
             elif lowered.endswith("ctrl_c"):
                 run.stop()
                 self._pump()
@@ -237,30 +254,31 @@ class PsrpShell:
         elif isinstance(event, GetCommandMetadataEvent):
             self._answer_metadata(event)
         elif isinstance(event, CreatePipelineEvent):
-            run = self._run(event.pipeline_id)
+            run = self._run(self._command_ids.get(event.pipeline_id, event.pipeline_id))
             # psrpcore already parsed the pipeline into .metadata; event.pipeline would parse it again
             run.set_metadata(run.pipeline.metadata)
             run.start_if_ready(self._engine)
         elif isinstance(event, PipelineInputEvent):
-            run = self._run(event.pipeline_id)
+            run = self._run(self._command_ids.get(event.pipeline_id, event.pipeline_id))
             run.add_input(event.data)
         elif isinstance(event, EndOfPipelineInputEvent):
-            run = self._run(event.pipeline_id)
+            run = self._run(self._command_ids.get(event.pipeline_id, event.pipeline_id))
             run.end_input()
             run.start_if_ready(self._engine)
 
     def _answer_metadata(self, event: GetCommandMetadataEvent) -> None:
         """GET_COMMAND_METADATA: a count, one object per matching command, then Completed (recorded)."""
-        run = self._run(event.pipeline_id)
+        run = self._run(self._command_ids.get(event.pipeline_id, event.pipeline_id))
         request = event.pipeline
         lookup = getattr(self._engine, "command_metadata", None)
         found: list[PSObject] = []
         if lookup is not None:
             found = list(lookup([str(n) for n in request.name or []], int(request.command_type),
                                 [str(n) for n in request.namespace or []]))
-        count = CommandMetadataCount(Count=len(found))
+        count = PSObject()  # psrpcore's CommandMetadataCount writes Count twice
         count.PSObject.type_names = ["Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo",
                                      "System.Management.Automation.PSCustomObject", "System.Object"]
+        count.PSObject.extended_properties.append(PSNoteProperty("Count", PSInt(len(found))))
         run.pipeline.state = PSInvocationState.Running
         for obj in [count, *found]:
             run.pipeline.prepare_message(obj, message_type=PSRPMessageType.PipelineOutput)
@@ -274,5 +292,6 @@ class PsrpShell:
             self._deliver(payload.pipeline_id, payload.data)
 
     def _deliver(self, pipeline_id: uuid.UUID | None, data: bytes) -> None:
-        """Hand one payload to the transport (WinRM: queued for that target's next Receive)."""
-        self._queues[pipeline_id].append(data)
+        """Hand one payload to the transport (WinRM: queued for that command's next Receive)."""
+        target = self._command_ids.get(pipeline_id, pipeline_id) if pipeline_id is not None else None
+        self._queues[target].append(data)

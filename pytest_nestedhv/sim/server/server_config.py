@@ -35,7 +35,7 @@ def _tree(auth: str) -> Tree:
             ("EnumerationTimeoutms", "240000"), ("MaxConnections", "300"), ("MaxPacketRetrievalTimeSeconds", "120"),
             ("AllowUnencrypted", "false"),
             ("Auth", [("Basic", basic), ("Kerberos", "true"), ("Negotiate", "true"), ("Certificate", "false"),
-                      ("CredSSP", "false"), ("CbtHardeningLevel", "Relaxed")]),
+                      ("CredSSP", "true"), ("CbtHardeningLevel", "Relaxed")]),
             ("DefaultPorts", [("HTTP", "5985"), ("HTTPS", "5986")]),
             ("IPv4Filter", "*"), ("IPv6Filter", "*"), ("EnableCompatibilityHttpListener", "false"),
             ("EnableCompatibilityHttpsListener", "false"), ("CertificateThumbprint", ""), ("AllowRemoteAccess", "true"),

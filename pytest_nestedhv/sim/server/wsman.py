@@ -96,8 +96,9 @@ class ShellService:
     # --- actions --------------------------------------------------------------------------
     def _create(self, request: SoapRequest, caller: Caller) -> list[ET.Element]:
         if not request.resource_uri.startswith(POWERSHELL_URI):
-            # assumption: only PowerShell endpoints are served; cmd shells are not part of the emulated host
-            raise wsman_fault.action_not_supported(request.action)
+            # only PowerShell endpoints are registered on the emulated host: a cmd shell's resource URI is
+            # answered as WinRM answers a resource URI no plugin serves
+            raise wsman_fault.resource_not_in_catalog(request.resource_uri)
         shell_el = request.body.find("rsp:Shell", NS)
         if shell_el is None:
             raise wsman_fault.invalid_soap_body()
@@ -148,7 +149,7 @@ class ShellService:
             ("ShellRunTime", _wsman_duration(run_time)),
             ("ShellInactivity", _wsman_duration(inactivity)),
         ]
-        if usage:
+        if usage:  # the emulator has no wsmprovhost.exe: a typical recorded value
             fields += [("MemoryUsed", "58MB"), ("ChildProcesses", "0")]
         for name, value in fields:
             ET.SubElement(el, q("rsp", name)).text = value

@@ -40,6 +40,7 @@ INVALID_SELECTORS = 0x8033803D
 PROVIDER_FAILURE = 0x80338003
 MESSAGE_INFORMATION_HEADER_REQUIRED = 0x80338011
 INVALID_HEADER = 0x8033800F
+RESOURCE_NOT_FOUND = 0x80338000
 
 _INVALID_SELECTORS = ("The WS-Management service cannot process the request because the request contained invalid "
                       "selectors for the resource. ")
@@ -80,6 +81,19 @@ def unknown_resource_instance() -> WSManFault:
     """A Get of a shell that does not exist (recorded: Get after Delete), wrapped by the shell provider."""
     return WSManFault(UNEXPECTED_SELECTORS, _INVALID_SELECTORS, "w:InvalidSelectors", detail="UnexpectedSelectors",
                       provider=SHELL_PROVIDER)
+
+
+def resource_not_in_catalog(resource_uri: str) -> WSManFault:
+    """A resource URI no plugin serves; the text is Windows' (Microsoft's documentation of
+    Unregister-PSSessionConfiguration shows it). assumption: its code is ERROR_WSMAN_RESOURCE_NOT_FOUND
+    with the DestinationUnreachable subcode; no recording shows them."""
+    return WSManFault(
+        RESOURCE_NOT_FOUND,
+        f"The WS-Management service cannot process the request. The resource URI ({resource_uri}) was not found in "
+        "the WS-Management catalog. The catalog contains the metadata that describes resources, or logical "
+        "endpoints. ",
+        "w:DestinationUnreachable",
+    )
 
 
 def invalid_timeout(text: str) -> WSManFault:
