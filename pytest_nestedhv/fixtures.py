@@ -21,7 +21,7 @@ from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .hyperv.observer import Blocked, Observer
 from .hyperv.recovery import HostRecovery
-from .remote.errors import ConnectionFailed, HostGone, RemoteError
+from .remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError
 from .remote.reconnect import WaitPolicy
 from .reporting.verdict import notes_for
 
@@ -148,7 +148,7 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
             record_property("severity", "error")
             request.session.shouldstop = str(err)
             pytest.fail(f"{rid}: {err}", pytrace=False)
-        except ConnectionFailed as err:  # lost outside a lab step: this check cannot be judged
+        except HostUnreachable as err:  # lost outside a lab step: this check cannot be judged
             record_property("severity", "error")
             pytest.fail(f"{rid}: {err}", pytrace=False)
         record_property("severity", finding.severity)
