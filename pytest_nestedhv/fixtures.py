@@ -3,8 +3,9 @@
 nested_observer (session, per host) owns the host facts, the Lab (or the user's VM in
 --nested-vm mode) and tears the lab down at the end of the session (also after a failure or
 Ctrl-C: pytest runs session finalizers then). ``requirement`` is what a suite test calls:
-it judges one catalog id and turns the Finding into pass / fail / skip / warning, recording
-the id, severity and evidence for the reports.
+it judges the catalog id the test is marked with and turns the Finding into pass / fail /
+skip / warning. What they learn goes to the reports as ``handover`` records (config.stash
+per host, item.stash per test).
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import pytest
 from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
-from .hyperv.observer import Blocked, Observer
+from .handover import TEST_KEY, host_evidence
+from .hyperv.observer import Observer
+from .hyperv.steps import SIDE_BRANCHES, Step
 from .hyperv.recovery import HostRecovery
 from .remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError
 from .remote.reconnect import WaitPolicy
@@ -27,11 +30,8 @@ from .reporting.verdict import notes_for
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
-FINDING_KEY = pytest.StashKey[dict[str, Any]]()  # item.stash: the Finding as a dict, for the reports
-LAB_KEY = pytest.StashKey[dict[str, Lab]]()  # config.stash: label -> Lab, for the reports' timeline
-# config.stash: label -> every host outage of the run (hyperv.crash.HostCrash.to_dict()), for the reports
-HOST_CRASH_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
 EXIT_BAD_INPUT = pytest.ExitCode.USAGE_ERROR
+Check = Callable[..., req.Finding]  # the ``requirement`` fixture: requirement() -> Finding
 
 
 class NestedAdvisory(UserWarning):
@@ -50,8 +50,23 @@ def _write_line(config: pytest.Config, text: str) -> None:
         reporter.write_line(text)
 
 
+def _background(session: pytest.Session) -> tuple[Step, ...]:
+    """What the lab runs in the background for the collected tests: the host check (it overlaps the
+    reading of the host's facts) and the side branches some test needs (they overlap the L1's chain)."""
+    needed: set[Step] = set()
+    for item in session.items:
+        for marker in item.iter_markers("requirement"):
+            r = req.BY_ID.get(str(marker.args[0])) if marker.args else None
+            if r is not None and r.needs is not None:
+                needed.update(r.needs.path())
+    return tuple(step for step in (Step.HOST_CHECKED, *SIDE_BRANCHES) if step in needed)
+
+
 @pytest.fixture(scope="session")
 def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterator[Observer]:
+    """The requirement judge for one host: its facts, and the lab (or the --nested-vm VM) it reads.
+
+    Builds the lab lazily, step by step as the tests ask; removes it at the end of the session."""
     settings = nested_host.settings
     session = nested_host.session
     label = nested_host.target.label
@@ -70,17 +85,18 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         return
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
-                                 switch=settings.switch))
-    request.config.stash.setdefault(LAB_KEY, {})[label] = lab
-    lab.on_host_lost = _host_recovery(request.config, nested_host)
+                                 switch=settings.switch, background=_background(request.session)))
     observer = Observer(session, lab)
+    host_evidence(request.config, label).timeline = lab.timeline  # the reports follow the lab's steps
     try:
         lab.preflight()
     except LabConfigError as err:
         pytest.exit(f"{label}: {err}", returncode=EXIT_BAD_INPUT)
     notes = notes_for(request.config, label)
     notes.lab = True
-    lab.on_host_lost.remember_boot()
+    lab.on_host_lost = recovery = _host_recovery(request.config, nested_host)
+    recovery.remember_boot()
+    lab.start_background()
     try:
         yield observer
     finally:
@@ -116,31 +132,47 @@ def _report_remediation(config: pytest.Config, label: str, vm: str, remediation:
 
 def _host_recovery(config: pytest.Config, nested_host: Any) -> HostRecovery:
     """Waits for a host that stops answering mid-step (--nested-host-reboot-timeout), shows progress on
-    the terminal, and hands each crash record to the reports through config.stash."""
+    the terminal, and hands each crash record to the reports (its HostEvidence)."""
     label = nested_host.target.label
 
     def record(crash: Any) -> None:
-        config.stash.setdefault(HOST_CRASH_KEY, {}).setdefault(label, []).append(crash.to_dict())
+        host_evidence(config, label).crashes.append(crash.to_dict())
 
     return HostRecovery(nested_host.session, label, WaitPolicy(timeout_s=nested_host.settings.host_reboot_timeout_s),
                         progress=lambda text: _write_line(config, f"nestedhv {text}"), on_crash=record)
 
 
+def _hand_over(request: pytest.FixtureRequest, observer: Observer) -> None:
+    """What the observer learnt about its host, for the reports (config.stash)."""
+    evidence = host_evidence(request.config, request.getfixturevalue("nested_host").label)
+    evidence.facts = observer.host_facts or evidence.facts
+    evidence.vm = observer.vm_facts or evidence.vm
+    lab = observer.lab
+    if lab is not None:
+        evidence.guest = lab.guest_after or lab.guest_before or evidence.guest
+        reachable = lab.outcomes.get(Step.GUEST_REACHABLE)
+        evidence.events_guest = lab.names.l1 if reachable is not None and reachable.ok else None
+
+
 @pytest.fixture
 def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
-                record_property: Callable[[str, object], None]) -> Callable[[str], req.Finding]:
-    """``requirement("vm.dynamic-memory")`` judges that id for this host and acts on the Finding."""
+                record_property: Callable[[str, object], None]) -> Check:
+    """``requirement()`` judges the id the test is marked with (``@pytest.mark.requirement(ID)``)
+    on this host and acts on the Finding: a fail fails the test with found / required / fix, a
+    skip (also "blocked by <id>" when an earlier requirement decides it) skips it, an advisory
+    warns. Returns the Finding."""
 
-    def check(rid: str) -> req.Finding:
-        marked = [m.args[0] for m in request.node.iter_markers("requirement") if m.args]
-        if rid not in marked:
+    def check(rid: str | None = None) -> req.Finding:
+        marked = [str(m.args[0]) for m in request.node.iter_markers("requirement") if m.args]
+        rid = rid or (marked[0] if marked else None)
+        if rid is None or rid not in marked:
             raise pytest.UsageError(f"{request.node.nodeid} checks {rid} but is marked {marked}")
+        if rid not in req.BY_ID:
+            raise pytest.UsageError(f"{request.node.nodeid}: unknown requirement id {rid!r} "
+                                    f"(known: {', '.join(req.IDS)})")
         record_property("requirement", rid)
         try:
             finding = nested_observer.judge(rid)
-        except Blocked as err:
-            record_property("severity", "skipped")
-            pytest.skip(f"{rid}: {err}")
         except (FactsError, RemoteError) as err:
             record_property("severity", "error")
             pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
@@ -151,10 +183,16 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
         except HostUnreachable as err:  # lost outside a lab step: this check cannot be judged
             record_property("severity", "error")
             pytest.fail(f"{rid}: {err}", pytrace=False)
-        record_property("severity", finding.severity)
+        finally:
+            _hand_over(request, nested_observer)
+        record_property("severity", "skipped" if finding.status == "skip" else finding.severity)
         record_property("status", finding.status)
         record_property("evidence", json.dumps(dict(finding.evidence), default=str, sort_keys=True))
-        request.node.stash[FINDING_KEY] = finding.to_dict()
+        if finding.blocked_by:
+            record_property("blocked_by", finding.blocked_by)
+        test = request.node.stash.get(TEST_KEY, None)
+        if test is not None:
+            test.requirement, test.finding = rid, finding.to_dict()
         if finding.status == "fail":
             pytest.fail(finding.message(), pytrace=False)
         if finding.status == "skip":

@@ -7,7 +7,9 @@ the emulator are imported only once a --nested-host is given and a session opens
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -15,6 +17,7 @@ import pytest
 
 from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
 from .exitcodes import NestedExit
+from .handover import PHASE_REPORTS_KEY, TEST_KEY, TestEvidence, host_evidence, item_failed
 from .remote.errors import ConnectionFailed, HostLost
 from .secrets import SecretMask, SecretMaskFilter
 
@@ -308,8 +311,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """A host that went away mid-run (the local PowerShell died): one line, and no further tests.
 
-    Teardown still runs (its calls start a new session where they can), and the reports are written."""
+    Teardown still runs (its calls start a new session where they can), and the reports are written.
+    Each phase's report stays on the item, so a fixture's finalizer knows whether its test failed."""
     outcome = yield
+    item.stash.setdefault(PHASE_REPORTS_KEY, {})[call.when] = outcome.get_result()
     state = get_state(item.config)
     if state is None or call.excinfo is None or not call.excinfo.errisinstance(HostLost):
         return
@@ -384,9 +389,15 @@ def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
     if state is None or label is None:
         _no_host(request.config)
     try:
-        yield cast("HyperVHost", state.hosts.get(label))  # the pool makes HyperVHosts (pytest_configure)
+        host = cast("HyperVHost", state.hosts.get(label))  # the pool makes HyperVHosts (pytest_configure)
     except ConnectionFailed as exc:
         _exit_connection_failed(request.config, state.mask.mask(str(exc)))
+    evidence = host_evidence(request.config, label)  # for the reports
+    evidence.description = host.target.describe()
+    evidence.spec = str(host.target.spec or "")
+    evidence.transcript = host.session.transcript
+    evidence.guest_user = str(host.guest_credential.user) if host.guest_credential else None
+    yield host
 
 
 @pytest.fixture(scope="session")
@@ -408,3 +419,35 @@ def _no_host(config: pytest.Config) -> NoReturn:
 def nested_secret_mask(request: pytest.FixtureRequest) -> SecretMask:
     state = get_state(request.config)
     return state.mask if state is not None else SecretMask()
+
+
+@pytest.fixture(autouse=True)
+def _nested_test_evidence(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Hands every test that runs against a host to the reports (item.stash) and, when it failed,
+    the host's and the L1's Hyper-V events since it (or the lab step that failed) began."""
+    if "nested_host" not in request.fixturenames:
+        yield
+        return
+    host = request.getfixturevalue("nested_host")
+    record = TestEvidence(host.label, time.time())
+    request.node.stash[TEST_KEY] = record
+    yield
+    evidence = host_evidence(request.config, host.label)
+    evidence.facts = evidence.facts or host.host_facts  # read by the test itself (nested_host.facts)
+    if item_failed(request.node):
+        record.events += _failure_events(request, host, record)
+
+
+def _failure_events(request: pytest.FixtureRequest, host: HyperVHost, record: TestEvidence) -> list[Any]:
+    from .reporting import events
+
+    state = get_state(request.config)
+    evidence = host_evidence(request.config, host.label)
+    since = datetime.datetime.fromtimestamp(record.started, datetime.timezone.utc)
+    for phase in evidence.timeline:  # a lab step that failed earlier explains this failure
+        if not phase.ok:
+            began = phase.started if phase.started.tzinfo else phase.started.replace(tzinfo=datetime.timezone.utc)
+            since = min(since, began)
+    guest_vm = evidence.events_guest if host.guest_credential is not None else None
+    return events.collect(host.session, since, state.mask if state else SecretMask(), request.node.nodeid,
+                          guest_vm=guest_vm, guest_cred=host.guest_credential)

@@ -38,9 +38,9 @@ _UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
 
 def l1_ready_step() -> str:
     """The lab step after which the L1 runs Hyper-V (the one place that names it)."""
-    from .hyperv import requirements
+    from .hyperv.steps import GUEST_HYPERVISOR
 
-    return requirements.STEP_HYPERVISOR
+    return GUEST_HYPERVISOR
 
 
 class ShapeError(ValueError):
@@ -393,8 +393,8 @@ def nested_inner_vm(request: pytest.FixtureRequest, nested_host: HyperVHost, nes
 
 def _hand_events_to_reports(request: pytest.FixtureRequest, factory: InnerVMFactory,
                             started: datetime.datetime) -> None:
+    from .handover import TEST_KEY
     from .plugin import get_state
-    from .reporting.collect import EVENTS_KEY
 
     state = get_state(request.config)
     if state is None:
@@ -404,4 +404,6 @@ def _hand_events_to_reports(request: pytest.FixtureRequest, factory: InnerVMFact
     except Exception as err:  # noqa: BLE001 - events are an extra: never change the test's result
         log.info("could not read the L2s' events: %s", state.mask.mask(str(err)))
         return
-    request.node.stash[EVENTS_KEY] = [*request.node.stash.get(EVENTS_KEY, []), *records]
+    record = request.node.stash.get(TEST_KEY, None)
+    if record is not None:
+        record.events += records

@@ -1,50 +1,48 @@
 """The L0 host: build, CPU, hypervisor, role, boot configuration, VBS, configuration versions."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from pytest_nestedhv.hyperv.requirements import Finding
+from pytest_nestedhv.fixtures import Check
 
 
 @pytest.mark.requirement("host.build")
-def test_build(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_build(requirement: Check) -> None:
     """Host build supports nested virtualization."""
-    requirement("host.build")
+    requirement()
 
 
 @pytest.mark.requirement("host.cpu")
-def test_cpu(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_cpu(requirement: Check) -> None:
     """CPU vendor and virtualization features."""
-    requirement("host.cpu")
+    requirement()
 
 
 @pytest.mark.requirement("host.hypervisor")
-def test_hypervisor(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_hypervisor(requirement: Check) -> None:
     """Hypervisor running on the host."""
-    requirement("host.hypervisor")
+    requirement()
 
 
 @pytest.mark.requirement("host.hyperv-role")
-def test_hyperv_role(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_hyperv_role(requirement: Check) -> None:
     """Hyper-V role installed and vmms running."""
-    requirement("host.hyperv-role")
+    requirement()
 
 
 @pytest.mark.requirement("host.bcd")
-def test_bcd(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_bcd(requirement: Check) -> None:
     """Boot configuration offers nesting."""
-    requirement("host.bcd")
+    requirement()
 
 
 @pytest.mark.requirement("host.vbs")
-def test_vbs(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_vbs(requirement: Check) -> None:
     """Virtualization-based security."""
-    requirement("host.vbs")
+    requirement()
 
 
 @pytest.mark.requirement("host.config-version")
-def test_config_version(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_config_version(requirement: Check) -> None:
     """Host supports a nesting configuration version."""
-    requirement("host.config-version")
+    requirement()

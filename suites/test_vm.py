@@ -1,56 +1,54 @@
 """The L1 VM's settings (the lab's L1, or the VM named by --nested-vm)."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from pytest_nestedhv.hyperv.requirements import Finding
+from pytest_nestedhv.fixtures import Check
 
 
 @pytest.mark.requirement("vm.config-version")
-def test_config_version(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_config_version(requirement: Check) -> None:
     """L1 configuration version."""
-    requirement("vm.config-version")
+    requirement()
 
 
 @pytest.mark.requirement("vm.expose-extensions")
-def test_expose_extensions(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_expose_extensions(requirement: Check) -> None:
     """Virtualization extensions exposed to the L1."""
-    requirement("vm.expose-extensions")
+    requirement()
 
 
 @pytest.mark.requirement("vm.dynamic-memory")
-def test_dynamic_memory(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_dynamic_memory(requirement: Check) -> None:
     """Static memory on the L1."""
-    requirement("vm.dynamic-memory")
+    requirement()
 
 
 @pytest.mark.requirement("vm.memory")
-def test_memory(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_memory(requirement: Check) -> None:
     """L1 memory (4 GB advised)."""
-    requirement("vm.memory")
+    requirement()
 
 
 @pytest.mark.requirement("vm.checkpoints")
-def test_checkpoints(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_checkpoints(requirement: Check) -> None:
     """No checkpoints on the L1."""
-    requirement("vm.checkpoints")
+    requirement()
 
 
 @pytest.mark.requirement("vm.saved-state")
-def test_saved_state(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_saved_state(requirement: Check) -> None:
     """L1 not saved."""
-    requirement("vm.saved-state")
+    requirement()
 
 
 @pytest.mark.requirement("vm.mac-spoofing")
-def test_mac_spoofing(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_mac_spoofing(requirement: Check) -> None:
     """MAC address spoofing for L2 networking."""
-    requirement("vm.mac-spoofing")
+    requirement()
 
 
 @pytest.mark.requirement("vm.toggle-while-running")
-def test_toggle_while_running(nested_host: object, requirement: Callable[[str], Finding]) -> None:
+def test_toggle_while_running(requirement: Check) -> None:
     """Extensions cannot be toggled on a running VM."""
-    requirement("vm.toggle-while-running")
+    requirement()

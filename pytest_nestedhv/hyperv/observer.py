@@ -1,23 +1,25 @@
-"""Which observations each requirement needs, and getting them (lazily, once) from the host and lab.
+"""Judging a requirement: reach the lab step it declares, then judge, then name the root cause.
 
-The one place that knows "to judge nested.boot, the lab must reach l2-booted". Pure Python:
-the pytest fixtures turn ``Blocked`` into a skip and a Finding into pass/fail/warning.
+Pure Python (the pytest fixtures turn a Finding into pass / fail / skip / warning). The rules,
+the same for every id (the catalog declares ``needs`` and ``after``; nothing here names an id):
+- a step on the requirement's path failed, and another requirement reports that step
+  (``requirements.reporter``): blocked by that one (or by what blocked it);
+- its own step failed: its own failure, never a silent skip;
+- it failed and one of its ``after`` requirements failed: blocked by that one, no fix of its own.
+A blocked check is always a skip that says "blocked by <id>" (see requirements.py).
 """
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 from . import requirements as req
 from .facts import HostFacts, VMFacts, gather_host, gather_vm
-from .lab import STEP_GUEST, STEP_L1_CREATE, Lab, LabBlocked
+from .lab import Lab
+from .outcomes import StepOutcome
 from .ports import SessionLike
 from .remedy import Remediation, remediate
-
-
-class Blocked(Exception):
-    """The requirement cannot be judged: an earlier step failed, or the mode excludes it."""
+from .steps import Step
 
 
 @dataclasses.dataclass
@@ -26,75 +28,72 @@ class Observer:
     lab: Lab | None  # None in --nested-vm mode
     vm_name: str | None = None  # --nested-vm
     remediate: bool = False
-    _host: HostFacts | None = None
-    _vm: VMFacts | None = None
+    host_facts: HostFacts | None = None
+    user_vm_facts: VMFacts | None = None
     announce: Callable[[str], None] | None = None  # --nested-remediate: told each change before it is made
     remediation: Remediation | None = None
+    findings: dict[str, req.Finding] = dataclasses.field(default_factory=dict)
 
     @property
     def vm_mode(self) -> bool:
         return self.lab is None
 
+    @property
+    def vm_facts(self) -> VMFacts | None:
+        """The L1 being judged: the lab's, or the user's --nested-vm."""
+        return self.lab.vm_facts if self.lab is not None else self.user_vm_facts
+
     def host(self) -> HostFacts:
-        if self._host is None:
-            self._host = gather_host(self.session)
+        if self.host_facts is None:
+            self.host_facts = gather_host(self.session)
             if self.lab is not None:
-                self.lab.host = self._host
-        return self._host
+                self.lab.host = self.host_facts
+        return self.host_facts
 
     def user_vm(self) -> VMFacts:
         """--nested-vm: the user's VM (remediated first when asked). Raises RemoteError if absent."""
-        if self._vm is None:
+        if self.user_vm_facts is None:
             assert self.vm_name is not None
             if self.remediate:
                 self.remediation = remediate(self.session, self.vm_name, self.host(), self.announce)
-                self._vm = self.remediation.facts
+                self.user_vm_facts = self.remediation.facts
             else:
-                self._vm = gather_vm(self.session, self.vm_name)
-        return self._vm
-
-    def observe(self, rid: str) -> req.Observations:
-        area = rid.split(".", 1)[0]
-        host = self.host()
-        if self.lab is None:
-            if area == "host":
-                return req.Observations(host=host, vm_mode=True)
-            if area == "vm":
-                return req.Observations(host=host, vm=self.user_vm(), vm_mode=True)
-            raise Blocked(f"read-only mode (--nested-vm {self.vm_name}): no lab is built, {rid} is not checked")
-        lab = self.lab
-        try:
-            self._reach(lab, rid)
-        except LabBlocked as err:
-            raise Blocked(str(err)) from err
-        return dataclasses.replace(lab.observations(host), vm_mode=False)
-
-    def _reach(self, lab: Lab, rid: str) -> Any:
-        area = rid.split(".", 1)[0]
-        if area == "host":
-            return None
-        if rid == "vm.toggle-while-running":
-            return lab.probe_toggle()
-        if area == "vm":
-            return lab.require(STEP_L1_CREATE)
-        if rid == "guest.extensions-visible":
-            return lab.require(STEP_GUEST)
-        if rid == "guest.hyperv-install":
-            return lab.reach(req.STEP_INSTALL)
-        if rid == "guest.hypervisor":
-            # a failed reboot is this requirement's failure, not a reason to skip it
-            if lab.reach(req.STEP_REBOOT).ok:
-                lab.reach(req.STEP_HYPERVISOR)
-            return None
-        if rid == "nested.create":
-            return lab.reach(req.STEP_L2_CREATE)
-        if rid == "nested.boot":
-            return lab.reach(req.STEP_L2_BOOT)
-        if rid == "nested.network":
-            return lab.reach(req.STEP_L2_NETWORK) if lab.config.inner_image else lab.require(req.STEP_L2_BOOT)
-        if rid == "negative.no-extensions":
-            return lab.reach(req.STEP_NEGATIVE)
-        raise KeyError(rid)
+                self.user_vm_facts = gather_vm(self.session, self.vm_name)
+        return self.user_vm_facts
 
     def judge(self, rid: str) -> req.Finding:
-        return req.evaluate(rid, self.observe(rid))
+        """The finding for ``rid`` (judged once; asking again returns the same finding)."""
+        if rid not in self.findings:
+            self.findings[rid] = self._judge(req.BY_ID[rid])
+        return self.findings[rid]
+
+    def _judge(self, r: req.Requirement) -> req.Finding:
+        host = self.host()
+        own_failure: StepOutcome | None = None
+        if r.needs is None:
+            obs = req.Observations(host=host, vm_mode=self.vm_mode)
+        elif self.lab is None:
+            if r.needs is not Step.L1_CREATED:
+                return req.Finding(r.id, "skip", f"read-only mode (--nested-vm {self.vm_name}): no lab is built, "
+                                   f"{r.id} is not checked", "n/a")
+            obs = req.Observations(host=host, vm=self.user_vm(), vm_mode=True)
+        else:
+            failure = self.lab.first_failure(r.needs)
+            if failure is not None:
+                reporter = req.reporter(Step(failure.step))
+                if reporter != r.id:
+                    return req.blocked(r.id, self.judge(reporter), f"lab step '{failure.step}' failed: {failure.error}")
+                own_failure = failure
+            obs = self.lab.observations(host)
+        finding = r.evaluate(obs)
+        if own_failure is not None and finding.status != "fail":
+            # a step this requirement reports failed, though its judge reads other observations
+            finding = req.Finding(r.id, "fail", f"lab step '{own_failure.step}' failed: {own_failure.error}",
+                                  f"the lab step '{own_failure.step}' succeeds (to judge: {r.title})", "",
+                                  {"step": own_failure.step, "error": own_failure.error, "fqid": own_failure.fqid})
+        if finding.status == "fail":
+            for earlier in r.after:
+                cause = self.judge(earlier)
+                if cause.status == "fail" or cause.blocked_by:
+                    return req.blocked(r.id, cause)
+        return finding

@@ -124,6 +124,11 @@ class Session:
         who = f" as {self.connector.user}" if self.connector.user else ""
         return f"<Session {self.target.label} {self.target.describe()}{who} ({state})>"
 
+    def clone(self) -> Session:
+        """A second session to the same host (its own runspace pool, opened on first use) that
+        records into the same transcript: for work that runs in another thread."""
+        return Session(self.target, self.connector, mask=self.mask, transcript=self.transcript)
+
     def __enter__(self) -> Session:
         self.open()
         return self
@@ -365,7 +370,7 @@ class Session:
         except HostLost:
             self._discard()  # a later call (the cleanup) starts afresh
             raise
-        except (ConnectionFailed, RemoteError):
+        except (ConnectionFailed, RemoteError, _Retry):
             raise
         except Exception as exc:
             if c.pool_gone(exc) or c.is_transient(exc):

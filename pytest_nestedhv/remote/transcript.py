@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import datetime
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
@@ -36,11 +37,21 @@ class TranscriptEntry:
 
 
 class Transcript:
-    """An append-only list of entries; ``step(name)`` tags what runs inside it."""
+    """An append-only list of entries; ``step(name)`` tags what runs inside it.
+
+    Several threads may record into one transcript (the lab runs a side branch on a session of
+    its own): each thread has its own current step."""
 
     def __init__(self) -> None:
         self.entries: list[TranscriptEntry] = []
-        self._steps: list[str] = []
+        self._local = threading.local()
+
+    @property
+    def _steps(self) -> list[str]:
+        steps: list[str] | None = getattr(self._local, "steps", None)
+        if steps is None:
+            steps = self._local.steps = []
+        return steps
 
     @property
     def current_step(self) -> str | None:

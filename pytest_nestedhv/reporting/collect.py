@@ -1,134 +1,46 @@
-"""Worker side: what a test ran and judged, read from the item and its fixtures.
+"""Worker side: what a test ran and judged, read from the records the fixtures handed over.
 
 Runs in pytest_runtest_makereport on whichever process ran the test (an xdist worker or
 the only process) and puts a JSON-able payload on the report, which xdist carries to the
-controller. Fixture values are found by what they are (a HostFacts, a Lab, an object with
-``.target`` and ``.session``), not by fixture names, so the suite can name them freely.
+controller. It reads only ``handover`` records (config.stash per host, item.stash per test):
+never a fixture's objects, never the host.
 """
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
-from ..hyperv.facts import GuestFacts, HostFacts, VMFacts
+from ..handover import HOSTS_KEY, TEST_KEY, HostEvidence, TestEvidence
 from ..remote.secrets import SecretMask
-from . import events as event_logs
-from .records import EventRecord
 from .wire import encode_entry, encode_phase, jsonable
 
 PAYLOAD_ATTR = "nestedhv"
-# item.stash: event-log records a fixture collected itself when its test failed (nested_inner_vm
-# reads the logs inside the L1 about the L2s it made); sent with the next report of that test
-EVENTS_KEY = pytest.StashKey[list[EventRecord]]()
 PAYLOAD_VERSION = 1
 FINDING_KEYS = ("status", "found", "required", "remedy", "evidence")
-GUEST_STEP = "guest-reachable"
-
-
-@dataclasses.dataclass
-class HostContext:
-    label: str
-    session: Any = None
-    lab: Any = None
-    host_facts: HostFacts | None = None
-    vm_facts: VMFacts | None = None
-    guest_facts: GuestFacts | None = None
-    description: str = ""
-    spec: str = ""  # the --nested-host value as the user wrote it
-
-    def merge(self, other: HostContext) -> None:
-        for field in ("session", "lab", "host_facts", "vm_facts", "guest_facts"):
-            if getattr(other, field) is not None:
-                setattr(self, field, getattr(other, field))
-        self.description = other.description or self.description
-        self.spec = other.spec or self.spec
-
-    @property
-    def facts(self) -> HostFacts | None:
-        return self.host_facts or getattr(self.lab, "host", None)
-
-    @property
-    def vm(self) -> VMFacts | None:
-        return getattr(self.lab, "vm_facts", None) or self.vm_facts
-
-    @property
-    def guest(self) -> GuestFacts | None:
-        lab = self.lab
-        return getattr(lab, "guest_after", None) or getattr(lab, "guest_before", None) or self.guest_facts
-
-    @property
-    def transcript(self) -> Any:
-        session = self.session or getattr(self.lab, "session", None)
-        return getattr(session, "transcript", None)
 
 
 @dataclasses.dataclass
 class WorkerState:
-    """Per-process bookkeeping of what was already sent to the controller (lives in config.stash)."""
+    """Per-process bookkeeping of what was already sent to the controller."""
 
-    contexts: dict[str, HostContext] = dataclasses.field(default_factory=dict)
     cursors: dict[int, int] = dataclasses.field(default_factory=dict)  # id(transcript) -> entries sent
     sent_info: dict[str, str] = dataclasses.field(default_factory=dict)
+    info_seen: dict[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)  # label -> identities sent
     sent_phases: dict[str, int] = dataclasses.field(default_factory=dict)
-    test_start: dict[str, float] = dataclasses.field(default_factory=dict)
     sent_crashes: dict[str, int] = dataclasses.field(default_factory=dict)  # label -> host outages sent
+    sent_events: set[str] = dataclasses.field(default_factory=set)  # tests whose events were sent
 
 
-def _target_label(value: Any) -> str | None:
-    if isinstance(value, str):
-        return None
-    target = getattr(value, "target", value)
-    label = getattr(target, "label", None)
-    return label if isinstance(label, str) else None
+def _hosts(item: pytest.Item) -> dict[str, HostEvidence]:
+    return item.config.stash.get(HOSTS_KEY, {})
 
 
-def discover(item: pytest.Item) -> HostContext | None:
-    """The host this test ran against, and whatever of its session/lab/facts the fixtures hold."""
-    values: list[Any] = list(getattr(item, "funcargs", {}).values())
-    callspec = getattr(item, "callspec", None)
-    label = None
-    if callspec is not None:
-        param = callspec.params.get("nested_host")
-        label = param if isinstance(param, str) else _target_label(param)
-    ctx = HostContext(label or "")
-    for value in values:
-        if isinstance(value, HostFacts):
-            ctx.host_facts = value
-        elif isinstance(value, VMFacts):
-            ctx.vm_facts = value
-        elif isinstance(value, GuestFacts):
-            ctx.guest_facts = value
-        elif hasattr(value, "timeline") and hasattr(value, "outcomes") and hasattr(value, "session"):
-            ctx.lab = value
-        elif hasattr(value, "observe") and hasattr(value, "lab") and hasattr(value, "session"):
-            # the suite's observer: its lab (None with --nested-vm) and the facts it read
-            ctx.lab = value.lab or ctx.lab
-            for attr in ("_host", "_vm"):
-                inner = getattr(value, attr, None)
-                if isinstance(inner, HostFacts):
-                    ctx.host_facts = inner
-                elif isinstance(inner, VMFacts):
-                    ctx.vm_facts = inner
-            ctx.session = ctx.session or value.session
-        elif hasattr(value, "target") and hasattr(value, "session") and _target_label(value):
-            ctx.label = ctx.label or _target_label(value) or ""
-            ctx.session = value.session
-            describe = getattr(value.target, "describe", None)
-            ctx.description = describe() if callable(describe) else ""
-            ctx.spec = str(getattr(value.target, "spec", "") or "")
-            for attr, kind in (("facts", HostFacts), ("host_facts", HostFacts), ("lab", None)):
-                # stored values only: a property (HyperVHost.facts) would call the host
-                inner = vars(value).get(attr) if hasattr(value, "__dict__") else getattr(value, attr, None)
-                if inner is not None and (kind is None or isinstance(inner, kind)):
-                    setattr(ctx, "lab" if kind is None else "host_facts", inner)
-    if not ctx.label and ctx.lab is not None:
-        ctx.label = _target_label(getattr(ctx.lab, "session", None)) or ""
-    return ctx if ctx.label else None
+def _test(item: pytest.Item) -> TestEvidence | None:
+    return item.stash.get(TEST_KEY, None)
 
 
 def _parse(value: Any) -> Any:
@@ -147,34 +59,10 @@ def requirement_of(item: pytest.Item) -> str | None:
     return next((str(v) for k, v in item.user_properties if k == "requirement"), None)
 
 
-def _finding_key() -> Any:
-    """The suite's item.stash key for its Finding, when the fixtures module is loaded."""
-    import sys
-
-    fixtures = sys.modules.get("pytest_nestedhv.fixtures")
-    return getattr(fixtures, "FINDING_KEY", None)
-
-
-def pending_crashes(config: pytest.Config, state: WorkerState, mask: SecretMask) -> dict[str, list[dict[str, Any]]]:
-    """Host outages the fixtures recorded in config.stash (hyperv.crash.HostCrash.to_dict()) and not
-    yet sent, by host label; marks them sent."""
-    import sys
-
-    key = getattr(sys.modules.get("pytest_nestedhv.fixtures"), "HOST_CRASH_KEY", None)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for label, crashes in (config.stash.get(key, {}) if key is not None else {}).items():
-        sent = state.sent_crashes.get(label, 0)
-        if len(crashes) > sent:
-            out[label] = [jsonable(c, mask) for c in crashes[sent:]]
-            state.sent_crashes[label] = len(crashes)
-    return out
-
-
 def finding_of(item: pytest.Item, call: pytest.CallInfo[Any] | None, mask: SecretMask) -> dict[str, Any]:
     """found/required/remedy/evidence from user properties, or from an exception that carries a finding."""
-    found: dict[str, Any] = {}
-    for key, value in item.stash.get(_finding_key(), {}).items() if _finding_key() else ():
-        found[key] = value
+    test = _test(item)
+    found: dict[str, Any] = dict(test.finding) if test is not None and test.finding else {}
     for key, value in item.user_properties:
         if key == "finding":
             parsed = _parse(value)
@@ -199,47 +87,64 @@ def set_junit_properties(item: pytest.Item, state: WorkerState, finding: dict[st
     """requirement/host/build/severity on every suite test; call it just before the teardown
     report is made (pytest's junit.xml reads the teardown report's user_properties)."""
     requirement = requirement_of(item)
-    ctx = discover(item)
-    if requirement is None or ctx is None:
+    test = _test(item)
+    if requirement is None or test is None:
         return
-    known = state.contexts.get(ctx.label)
-    facts = (known.facts if known else None) or ctx.facts
+    host = _hosts(item).get(test.host)
+    facts = host.facts if host else None
     severity = _user_property(item, "severity") or ("warning" if finding.get("status") == "warning" else "error")
-    wanted = {"requirement": requirement, "host": ctx.label,
+    wanted = {"requirement": requirement, "host": test.host,
               "build": facts.build_text if facts else "unknown", "severity": str(severity)}
     recorded = {k for k, _ in item.user_properties}
     item.user_properties += [(k, v) for k, v in wanted.items() if k not in recorded]
 
 
-def _info(ctx: HostContext, mask: SecretMask) -> dict[str, Any]:
-    facts, vm, guest = ctx.facts, ctx.vm, ctx.guest
-    lab_config = getattr(ctx.lab, "config", None)
-    cred = getattr(lab_config, "guest_cred", None)
+def _info(host: HostEvidence, mask: SecretMask) -> dict[str, Any]:
+    facts, vm, guest = host.facts, host.vm, host.guest
     return {
         "build": getattr(facts, "build", None),
         "ubr": getattr(facts, "ubr", None),
         "facts": jsonable(facts, mask) if facts else {},
         "vm": jsonable(vm, mask) if vm else {},
         "guest": jsonable(guest, mask) if guest else {},
-        "guest_user": mask.mask(str(cred.user)) if getattr(cred, "user", None) else None,
-        "description": mask.mask(ctx.description),
-        "spec": mask.mask(ctx.spec),
+        "guest_user": mask.mask(host.guest_user) if host.guest_user else None,
+        "description": mask.mask(host.description),
+        "spec": mask.mask(host.spec),
     }
 
 
-def _drain(ctx: HostContext, state: WorkerState, mask: SecretMask, test: str, when: str) -> dict[str, Any]:
+def _new_crashes(host: HostEvidence, state: WorkerState, mask: SecretMask) -> list[dict[str, Any]]:
+    """The host outages recorded since the last payload (hyperv.crash.HostCrash.to_dict()); marks them sent."""
+    sent = state.sent_crashes.get(host.label, 0)
+    state.sent_crashes[host.label] = len(host.crashes)
+    return [jsonable(c, mask) for c in host.crashes[sent:]]
+
+
+def pending_crashes(config: pytest.Config, state: WorkerState, mask: SecretMask) -> dict[str, list[dict[str, Any]]]:
+    """Host outages no report carried yet (a host that never came back ended the run inside a test)."""
+    out = {label: _new_crashes(host, state, mask) for label, host in config.stash.get(HOSTS_KEY, {}).items()}
+    return {label: crashes for label, crashes in out.items() if crashes}
+
+
+def _drain(host: HostEvidence, state: WorkerState, mask: SecretMask, test: str, when: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    info = _info(ctx, mask)
-    digest = json.dumps(info, sort_keys=True, default=str)
-    if state.sent_info.get(ctx.label) != digest:
-        state.sent_info[ctx.label] = digest
-        out["info"] = info
-    timeline = list(getattr(ctx.lab, "timeline", None) or [])
-    sent = state.sent_phases.get(ctx.label, 0)
+    if crashes := _new_crashes(host, state, mask):
+        out["crashes"] = crashes
+    # facts are frozen values: the same objects need no second look (this runs three times a test)
+    seen = (id(host.facts), id(host.vm), id(host.guest), host.guest_user, host.description, host.spec)
+    if state.info_seen.get(host.label) != seen:
+        state.info_seen[host.label] = seen
+        info = _info(host, mask)
+        digest = json.dumps(info, sort_keys=True, default=str)
+        if state.sent_info.get(host.label) != digest:
+            state.sent_info[host.label] = digest
+            out["info"] = info
+    timeline = list(host.timeline)
+    sent = state.sent_phases.get(host.label, 0)
     if len(timeline) > sent:
         out["phases"] = [dataclasses.asdict(encode_phase(p, mask)) for p in timeline[sent:]]
-        state.sent_phases[ctx.label] = len(timeline)
-    transcript = ctx.transcript
+        state.sent_phases[host.label] = len(timeline)
+    transcript = host.transcript
     entries = list(getattr(transcript, "entries", None) or [])
     key = id(transcript)
     done = state.cursors.get(key, 0)
@@ -249,73 +154,27 @@ def _drain(ctx: HostContext, state: WorkerState, mask: SecretMask, test: str, wh
     return out
 
 
-def collect_events(ctx: HostContext, state: WorkerState, mask: SecretMask, test: str) -> list[dict[str, Any]]:
-    session = ctx.session or getattr(ctx.lab, "session", None)
-    if session is None:
-        return []
-    started = state.test_start.get(test)
-    since = datetime.datetime.fromtimestamp(started, datetime.timezone.utc) if started else \
-        datetime.datetime.now(datetime.timezone.utc)
-    for phase in getattr(ctx.lab, "timeline", None) or []:
-        if not phase.ok and phase.started is not None:
-            began = phase.started if phase.started.tzinfo else phase.started.replace(tzinfo=datetime.timezone.utc)
-            since = min(since, began)
-    guest_vm = guest_cred = None
-    lab = ctx.lab
-    outcome = (getattr(lab, "outcomes", None) or {}).get(GUEST_STEP)
-    if lab is not None and outcome is not None and outcome.ok:
-        guest_vm = getattr(getattr(lab, "names", None), "l1", None)
-        guest_cred = getattr(getattr(lab, "config", None), "guest_cred", None)
-    records = event_logs.collect(session, since, mask, test, guest_vm=guest_vm, guest_cred=guest_cred)
-    return [dataclasses.asdict(r) for r in records]
-
-
-def _learn_secrets(ctx: HostContext, item: pytest.Item, mask: SecretMask) -> None:
-    """Guest passwords the fixtures hold (a sim scenario's, for one) join the mask."""
-    creds = [getattr(getattr(ctx.lab, "config", None), "guest_cred", None)]
-    creds += [getattr(v, "guest_credential", None) for v in getattr(item, "funcargs", {}).values()]
-    for cred in creds:
-        if cred is not None and getattr(cred, "password", None) is not None:
-            mask.add(cred.password)
-
-
 def build_payload(item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.TestReport,
                   state: WorkerState, mask: SecretMask) -> dict[str, Any]:
-    ctx = discover(item)
-    if ctx is not None:
-        _learn_secrets(ctx, item, mask)
-        if ctx.label in state.contexts:
-            state.contexts[ctx.label].merge(ctx)
-        else:
-            state.contexts[ctx.label] = ctx
-    if report.when == "setup":
-        state.test_start[item.nodeid] = call.start
+    test = _test(item)
     finding = finding_of(item, call, mask)
     payload: dict[str, Any] = {
         "v": PAYLOAD_VERSION,
-        "host": ctx.label if ctx else None,
+        "host": test.host if test else None,
         "requirement": requirement_of(item),
         "severity": _user_property(item, "severity"),
         "finding": finding,
-        "start": state.test_start.get(item.nodeid, call.start),
+        "start": test.started if test else call.start,
         "hosts": {},
     }
-    events: list[dict[str, Any]] = []
-    if ctx is not None and report.failed and report.when in ("setup", "call"):
-        events = collect_events(state.contexts[ctx.label], state, mask, item.nodeid)
-    if ctx is not None and item.stash.get(EVENTS_KEY, None):
-        events += [dataclasses.asdict(r) for r in item.stash[EVENTS_KEY]]
-        del item.stash[EVENTS_KEY]
-    for label, known in state.contexts.items():
-        part = _drain(known, state, mask, item.nodeid, report.when)
-        if label == (ctx.label if ctx else None) and events:
-            part["events"] = events
+    for label, host in _hosts(item).items():
+        part = _drain(host, state, mask, item.nodeid, report.when)
+        if test is not None and label == test.host and test.events and item.nodeid not in state.sent_events:
+            # the fixture's finalizer collected them during teardown
+            state.sent_events.add(item.nodeid)
+            part["events"] = [dataclasses.asdict(e) for e in test.events]
         if part:
             payload["hosts"][label] = part
-    for label, crashes in pending_crashes(item.config, state, mask).items():
-        payload["hosts"].setdefault(label, {})["crashes"] = crashes
-    if report.when == "teardown":
-        state.test_start.pop(item.nodeid, None)
     return payload
 
 

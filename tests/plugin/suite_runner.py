@@ -57,7 +57,10 @@ def run_suite(pytester: Any, *args: str, env: dict[str, str] | None = None, subp
             for tag, name in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
                 node = tc.find(tag)
                 if node is not None:
-                    outcome, message = name, node.get("message", "") or (node.text or "")
+                    message = node.get("message", "") or ""
+                    if not message or "[truncated" in message:  # pytest shortens the attribute; the text is whole
+                        message = node.text or message
+                    outcome = name
                     break
             cases[rid] = Case(rid, outcome, message, props)
     return SuiteRun(result.ret, "\n".join(result.outlines), "\n".join(result.errlines), cases)

@@ -55,9 +55,14 @@ def test_guest_without_hyperv_tools_fails_nested_create(pytester: pytest.Pyteste
     message = run.cases["nested.create"].message
     # the real CommandNotFoundException text, from inside the L1 (Hyper-V module missing there)
     assert "is not recognized as the name of a cmdlet, function, script file, or operable program" in message
-    assert "Get-VMHost there" in message
+    # the cause is the missing module, not a stopped Hyper-V: the remedy installs the tools
+    assert "install the Hyper-V management tools (its PowerShell module) in the L1: " \
+           "Install-WindowsFeature -Name 'Hyper-V-PowerShell'" in message
+    assert "Get-VMHost" not in message
     for rid in NESTED_AFTER_CREATE:
-        assert "l2-created" in run.cases[rid].message  # skipped, naming the failed step
+        # skipped, naming the requirement that failed and its step, with no fix of their own
+        assert "blocked by nested.create (lab step 'l2-created' failed" in run.cases[rid].message
+        assert "fix:" not in run.cases[rid].message
 
 
 @VIA
@@ -69,16 +74,21 @@ def test_nested_boot_crash_without_an_inner_os(pytester: pytest.Pytester, via: s
         .replace("[guest]\n", "[guest]\nbase_images = []\n"), encoding="utf-8")
     run = host_run(pytester, via, str(scenario))
     assert_only(run, {"nested.boot"}, {"nested.network"})
-    assert "is Off after Start-VM, not Running" in run.cases["nested.boot"].message
-    assert "l2-booted" in run.cases["nested.network"].message
+    message = run.cases["nested.boot"].message
+    assert "is Off after Start-VM, not Running" in message
+    assert "shows why the L2 stopped" in message and "a hang" not in message
+    assert "blocked by nested.boot (lab step 'l2-booted' failed" in run.cases["nested.network"].message
 
 
 @VIA
 def test_nested_boot_hang_with_an_inner_os(pytester: pytest.Pytester, via: str) -> None:
     run = host_run(pytester, via, "nested-boot-hang")
     assert_only(run, {"nested.boot"}, {"nested.network"})
-    assert "L2 heartbeat" in run.cases["nested.boot"].message
-    assert "l2-booted" in run.cases["nested.network"].message
+    message = run.cases["nested.boot"].message
+    assert "L2 heartbeat: not reached within" in message
+    # a hang gets a hang's remedy, not the event log of a VM that stopped
+    assert "a hang, not a stop" in message and "shows why the L2 stopped" not in message
+    assert "blocked by nested.boot (lab step 'l2-booted' failed" in run.cases["nested.network"].message
 
 
 @VIA
@@ -89,3 +99,39 @@ def test_host_without_a_routed_switch_fails_only_nested_network(pytester: pytest
     # the failure names the path the L2's traffic takes: the L1's switch, its spoofing, its addresses
     assert "the L1's adapter is on switch 'Lab'" in message and "L1 addresses: none" in message
     assert "--nested-switch" in message
+
+
+def test_bcd_forbidding_nesting_blocks_the_guest_checks(pytester: pytest.Pytester) -> None:
+    run = run_suite(pytester, "--nested-host=sim:bcd-nested-off")
+    assert_only(run, {"host.bcd"}, {"guest.extensions-visible", "guest.hyperv-install", "guest.hypervisor",
+                                    "nested.create", "nested.boot", "nested.network"})
+    assert "bcdedit /deletevalue" in run.cases["host.bcd"].message
+    for rid in run.skipped():
+        message = run.cases[rid].message
+        # the extensions are exposed: the guest checks must not send the user to Set-VMProcessor
+        assert f"{rid}: blocked by host.bcd (found hypervisorloadoptions 'OFFERNESTEDVIRT=FALSE'" in message
+        assert "ExposeVirtualizationExtensions" not in message and "fix:" not in message
+        assert run.cases[rid].properties["blocked_by"] == "host.bcd"
+
+
+def test_guest_install_without_source_files_gets_the_source_remedy(pytester: pytest.Pytester) -> None:
+    run = run_suite(pytester, "--nested-host=sim:guest-install-fails")
+    blocked = {"guest.hypervisor", "nested.create", "nested.boot", "nested.network"}
+    assert_only(run, {"guest.hyperv-install"}, blocked)
+    message = run.cases["guest.hyperv-install"].message
+    assert "Error: 0x800f081f" in message
+    assert "fix: the L1's image lacks the Hyper-V payload (0x800F081F, source files not found)" in message
+    assert "Install-WindowsFeature -Name 'Hyper-V' -IncludeManagementTools -Source" in message
+    assert "ExposeVirtualizationExtensions" not in message
+    for rid in blocked:
+        assert run.cases[rid].message.startswith(f"{rid}: blocked by guest.hyperv-install (lab step 'hyperv-installed'")
+
+
+def test_a_failure_is_blocked_the_same_way_every_time(pytester: pytest.Pytester) -> None:
+    # a host without Hyper-V: every lab check is blocked by the first host failure, always as a skip
+    run = run_suite(pytester, "--nested-host=sim:no-hypervisor")
+    lab_ids = {rid for rid in IDS if not rid.startswith("host.")}
+    assert run.failed() == {"host.hypervisor", "host.hyperv-role"}
+    assert lab_ids <= run.skipped()
+    for rid in lab_ids:
+        assert run.cases[rid].message.startswith(f"{rid}: blocked by host.hypervisor (found HypervisorPresent False)")

@@ -8,7 +8,7 @@ import pytest
 
 from pytest_nestedhv.hyperv import crash
 from pytest_nestedhv.hyperv import requirements as req
-from pytest_nestedhv.hyperv.lab import STEP_L1_BOOT, Lab, LabBlocked, LabConfig
+from pytest_nestedhv.hyperv.lab import Lab, LabBlocked, LabConfig, Step
 from pytest_nestedhv.hyperv.recovery import HostRecovery
 from pytest_nestedhv.remote.errors import HostGone, HostUnreachable
 from pytest_nestedhv.remote.objects import RemoteObject
@@ -191,7 +191,7 @@ def test_recovery_waits_reads_and_hands_the_record_over() -> None:
     recovery = HostRecovery(session, "hostA", FAST, progress=lines.append, on_crash=handed.append)
     recovery.remember_boot()
     assert recovery.boot_before == "2026-11-20T08:00:00.0000000Z"
-    record = recovery(req.STEP_L2_BOOT, HostUnreachable("hostA: lost the connection"))
+    record = recovery(Step.L2_BOOTED, HostUnreachable("hostA: lost the connection"))
     assert session.reopens == 3 and handed == [record] == recovery.crashes
     assert record.kind == "bugcheck" and record.downtime_s is not None
     assert lines[0] == "hostA: the host stopped answering during lab step l2-booted: hostA: lost the connection"
@@ -203,7 +203,7 @@ def test_recovery_of_a_host_that_stays_away_records_it_and_raises() -> None:
     recovery = HostRecovery(_FakeHostSession(10**6, []), "hostA", dataclasses.replace(FAST, timeout_s=0.05),
                             progress=lambda _l: None, on_crash=handed.append)
     with pytest.raises(HostGone, match="did not come back within 0 s"):
-        recovery(req.STEP_INSTALL, HostUnreachable("x"))
+        recovery(Step.HYPERV_INSTALLED, HostUnreachable("x"))
     assert [c.kind for c in handed] == ["gone"]
     assert handed[0].message() == "host stopped answering during hyperv-installed and did not come back within 0 s"
 
@@ -217,29 +217,29 @@ def test_the_step_the_host_went_away_under_fails_with_the_crash_and_blocks_every
     s = FakeSession()
     s.fail["Install-WindowsFeature"] = HostUnreachable("hostA: lost the connection to 10.0.0.5:5986")
     lab = _lab(s)
-    record = crash.crash_from([os_obj(), event(41, *KP41), event(6008, "EventLog", E6008)], req.STEP_INSTALL)
+    record = crash.crash_from([os_obj(), event(41, *KP41), event(6008, "EventLog", E6008)], Step.HYPERV_INSTALLED)
     seen: list[tuple[str, str]] = []
     lab.on_host_lost = lambda step, err: seen.append((step, str(err))) or record
-    outcome = lab.reach(req.STEP_INSTALL)
-    assert seen == [(req.STEP_INSTALL, "hostA: lost the connection to 10.0.0.5:5986")]
+    outcome = lab.reach(Step.HYPERV_INSTALLED)
+    assert seen == [(Step.HYPERV_INSTALLED, "hostA: lost the connection to 10.0.0.5:5986")]
     assert not outcome.ok and outcome.error == record.message() and outcome.fqid == req.HOST_CRASH_FQID
     assert outcome.evidence["host_crash"]["kind"] == "unexpected"
-    assert lab.timeline[-1].step == req.STEP_INSTALL and not lab.timeline[-1].ok
+    assert lab.timeline[-1].step == Step.HYPERV_INSTALLED and not lab.timeline[-1].ok
     del s.fail["Install-WindowsFeature"]
     calls = len(s.calls)
     blocked = f"lab step 'hyperv-installed' failed: {record.message()}"
-    for later in (req.STEP_L2_BOOT, req.STEP_NEGATIVE):  # the side branch too: nothing runs on that host now
+    for later in (Step.L2_BOOTED, Step.NEGATIVE):  # the side branch too: nothing runs on that host now
         with pytest.raises(LabBlocked) as info:
             lab.reach(later)
         assert str(info.value) == blocked
     with pytest.raises(LabBlocked):
-        lab.probe_toggle()  # the L1 it would toggle went down with the host
+        lab.reach(Step.TOGGLE)  # the L1 it would toggle went down with the host
     assert len(s.calls) == calls
-    assert lab.reach(STEP_L1_BOOT).ok  # what was observed before the crash stays observed
+    assert lab.reach(Step.L1_BOOTED).ok  # what was observed before the crash stays observed
 
 
 def test_without_a_recovery_the_lost_host_propagates() -> None:
     s = FakeSession()
     s.fail["Install-WindowsFeature"] = HostUnreachable("gone")
     with pytest.raises(HostUnreachable):
-        _lab(s).reach(req.STEP_INSTALL)
+        _lab(s).reach(Step.HYPERV_INSTALLED)

@@ -134,3 +134,38 @@ def test_wrong_password_is_one_line(server: SimServer) -> None:
     with pytest.raises(ConnectionFailed) as info:
         s.open()
     assert str(info.value) == f"sim: wrong credentials for user {USER} on host 127.0.0.1 (NESTED_HOST_PASSWORD), auth ntlm"
+
+
+def test_a_key_exchange_cut_short_starts_again_on_a_new_pool(session: Session,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # pypsrp keeps its half of an interrupted exchange and returns at once on a second call, with
+    # no cipher: retrying on the same pool would fail with "cipher is not initialised"
+    import requests
+    from pypsrp.powershell import RunspacePool
+
+    real = RunspacePool.exchange_keys
+    pools: list[object] = []
+
+    def cut_short_once(pool: RunspacePool) -> None:
+        pools.append(pool)
+        if len(pools) == 1:
+            pool._exchange_key = object()  # type: ignore[assignment]
+            raise requests.exceptions.ConnectionError("Connection reset by peer")
+        real(pool)
+
+    monkeypatch.setattr(RunspacePool, "exchange_keys", cut_short_once)
+    out = session.in_guest("l1", GuestCredential("Administrator", Secret(GUEST_PW)), Cmd.of("Get-Service"))
+    assert out is not None
+    assert len(pools) == 2 and pools[0] is not pools[1]  # the second exchange ran on a fresh pool
+
+
+def test_calls_do_not_read_the_environment_once_open(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a session used from a background thread must not iterate os.environ while pytest's main
+    # thread sets and deletes PYTEST_CURRENT_TEST: requests would, on every send, with trust_env
+    import requests.utils
+
+    def reads_environment(*args: object, **kw: object) -> bool:
+        raise AssertionError("the proxy settings were read from the environment again")
+
+    monkeypatch.setattr(requests.utils, "should_bypass_proxies", reads_environment)
+    assert session.run(Cmd.of("Get-VM"))

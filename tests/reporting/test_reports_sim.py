@@ -204,3 +204,30 @@ def test_interrupted_run_reports_what_finished(tmp_path: Path) -> None:
     assert names == ["test_create[sim-nested.create]"]
     with sqlite3.connect(run.reports / "history.sqlite") as db:
         assert db.execute("SELECT requirement, outcome FROM results").fetchall() == [("nested.create", "passed")]
+
+
+def test_a_failing_user_test_gets_its_events_from_the_fixture_finalizer(tmp_path: Path) -> None:
+    """A test of the user's own against a host: reporting gets the host and the test through the
+    records the fixtures hand over (config.stash / item.stash), the events included; nothing else."""
+    (tmp_path / "test_mine.py").write_text(
+        "from pytest_nestedhv.handover import HOSTS_KEY, TEST_KEY\n"
+        "from pytest_nestedhv.remote.commands import Cmd\n\n"
+        "def test_host_answers(nested_host, request):\n"
+        "    assert nested_host.session.run(Cmd.of('Get-VMHost'))\n"
+        "    record = request.node.stash[TEST_KEY]\n"
+        "    assert record.host == 'sim' and record.events == []\n"
+        "    assert request.config.stash[HOSTS_KEY]['sim'].transcript is nested_host.session.transcript\n\n"
+        "def test_fails(nested_host):\n"
+        "    nested_host.session.run(Cmd.of('New-VM', Name='mine', NoVHD=True, Generation=2))\n"
+        "    nested_host.session.run(Cmd.of('Start-VM', Name='mine'))\n"
+        "    assert False, 'my own failure'\n"
+    )
+    run = run_suite(tmp_path, "--nested-host=sim", select="test_mine.py")
+    assert run.returncode == 1, run.output[-3000:]
+    html = (run.reports / "report.html").read_text()
+    assert "my own failure" in html and "Event log (" in html  # collected by the finalizer, rendered
+    junit = ET.fromstring((run.reports / "junit.xml").read_text())
+    assert {c.get("name"): c.find("failure") is None for c in junit.iter("testcase")} == {
+        "test_host_answers[sim]": True, "test_fails[sim]": False}
+    with zipfile.ZipFile(next(run.reports.glob("feedback-sim-*.zip"))) as archive:
+        assert any("/events/" in n and n.endswith(".json") for n in archive.namelist())

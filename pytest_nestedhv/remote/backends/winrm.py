@@ -123,6 +123,7 @@ class WinRMConnector:
             reconnection_retries=0,
             reconnection_backoff=0.5,
         )
+        _settle_environment(wsman)
         pool = RunspacePool(wsman)
         try:
             pool.open()
@@ -238,3 +239,16 @@ class WinRMBackend:
         session = Session(target, WinRMConnector(target, options), mask=mask)
         session.open()
         return Opened(target, session, s.guest_credential(), s.base_image, s.inner_image)
+
+
+def _settle_environment(wsman: Any) -> None:
+    """Read the proxy and CA settings from the environment once, now, instead of on every request.
+
+    requests re-reads os.environ on each send while trust_env is set; a session used from a
+    background thread would then iterate os.environ while pytest's main thread sets and deletes
+    PYTEST_CURRENT_TEST (KeyError mid-iteration). pypsrp merged the environment's settings into
+    the session it builds, so nothing is lost by building it here and no longer trusting env."""
+    transport = wsman.transport
+    if getattr(transport, "session", None) is None:
+        transport.session = transport._build_session()  # why private: pypsrp builds it lazily otherwise
+    transport.session.trust_env = False

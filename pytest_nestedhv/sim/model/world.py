@@ -285,8 +285,9 @@ class World:
     def save(self, path: str | Path) -> None:
         target = Path(path)
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        tmp.replace(target)  # atomic: a reader never sees half a file
+        with self.lock:  # two clients' requests may end at once: one writer of the file at a time
+            tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+            tmp.replace(target)  # atomic: a reader never sees half a file
 
     @classmethod
     def load(cls, path: str | Path) -> World:
