@@ -10,7 +10,7 @@ import pytest
 
 from pytest_nestedhv.hyperv.requirements import IDS
 
-from .suite_runner import SuiteRun, host_run
+from .suite_runner import SuiteRun, host_run, run_suite
 
 NESTED_AFTER_CREATE = {"nested.boot", "nested.network"}
 VIA = pytest.mark.parametrize("via", ["sim", "local"])
