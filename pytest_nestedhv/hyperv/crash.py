@@ -30,8 +30,8 @@ MAX_EVENTS = 40
 KINDS = {BUGCHECK_ID: "bugcheck", KERNEL_POWER_ID: "kernel-power", UNEXPECTED_ID: "unexpected-shutdown",
          PLANNED_ID: "planned-restart"}
 # who writes each: the same ids from other providers (memory diagnostics' 1001, the hypervisor's 41) are not these
-PROVIDERS = {BUGCHECK_ID: "Microsoft-Windows-WER-SystemErrorReporting", KERNEL_POWER_ID: "Microsoft-Windows-Kernel-Power",
-             UNEXPECTED_ID: "EventLog", PLANNED_ID: "User32"}
+PROVIDERS = {BUGCHECK_ID: "Microsoft-Windows-WER-SystemErrorReporting",
+             KERNEL_POWER_ID: "Microsoft-Windows-Kernel-Power", UNEXPECTED_ID: "EventLog", PLANNED_ID: "User32"}
 
 # the "Bug check code reference" names of the codes a nested-virtualization host is seen to stop with
 BUGCHECK_NAMES = {

@@ -95,10 +95,10 @@ Action = Callable[[], dict[str, Any] | None]
 # a host that went away under a step (hyperv/recovery.py): waits for it and returns the crash record
 # (hyperv.crash.HostCrash), or raises HostGone when it stays away
 OnHostLost = Callable[[str, Exception], Any]
+LostHandler = Callable[[Step, HostUnreachable], StepOutcome]
 
 
-def _measure(step: Step, action: Action, ops: Ops, on_lost: Callable[[Step, HostUnreachable], StepOutcome] | None = None
-             ) -> tuple[StepOutcome, Phase]:
+def _measure(step: Step, action: Action, ops: Ops, on_lost: LostHandler | None = None) -> tuple[StepOutcome, Phase]:
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     log.info("lab step %s: start", step)
