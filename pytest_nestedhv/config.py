@@ -67,6 +67,7 @@ class Settings:
     slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR  # a step this many times slower than before is flagged
     local_shell: str = DEFAULT_LOCAL_SHELL  # the command a local target starts
     host_reboot_timeout_s: float = DEFAULT_REBOOT_TIMEOUT_S  # waiting for a host that stopped answering
+    progress_interval_s: float = 30.0  # real seconds between progress lines of a long lab step
 
     @property
     def enabled(self) -> bool:
@@ -254,6 +255,14 @@ def resolve_settings(
         _first(cli.get("nested_slowdown_factor"), env.get(ENV_SLOWDOWN_FACTOR), ini.get("nested_slowdown_factor")))
     reboot_timeout = _parse_reboot_timeout(_first(cli.get("nested_host_reboot_timeout"), env.get(ENV_REBOOT_TIMEOUT),
                                                    ini.get("nested_host_reboot_timeout"), DEFAULT_REBOOT_TIMEOUT_S))
+    progress_text = str(_first(ini.get("nested_progress_interval"), "30")).strip()
+    try:
+        progress_interval = float(progress_text)
+    except ValueError:
+        progress_interval = -1.0
+    if not progress_interval > 0:
+        raise pytest.UsageError(f"nested_progress_interval {progress_text!r}: give the seconds between progress "
+                                "lines as a number above 0 (default 30)")
     vm = _first(cli.get("nested_vm"))
     remediate = bool(cli.get("nested_remediate"))
     if remediate and not vm:
@@ -327,6 +336,7 @@ def resolve_settings(
         slowdown_factor=slowdown_factor,
         local_shell=local_shell,
         host_reboot_timeout_s=reboot_timeout,
+        progress_interval_s=progress_interval,
     )
 
 
@@ -357,6 +367,47 @@ def _check_local_shell(command: str) -> None:
                                 "'pwsh -NoLogo -s'")
 
 
+_BARE_ARG = re.compile(r"[A-Za-z0-9_@%+=:,./\\-]+")
+
+
+def _arg(option: str, value: object) -> str:
+    text = str(value)
+    if _BARE_ARG.fullmatch(text):
+        return f"{option}={text}"
+    return f"{option}='{text}'" if "'" not in text else f'{option}="{text}"'
+
+
+def reproduce_command(settings: Settings, target: HostTarget) -> tuple[str, tuple[str, ...]]:
+    """The command that runs the suite again against ``target`` with every --nested-* option
+    this run used (resolved from CLI, environment and ini), and the names of the environment
+    variables it needs: secrets are never written, only where they come from."""
+    remote = target.kind == "winrm"  # reached with the host's credentials
+    real = not target.is_sim  # a real Windows: its own images and guest account
+    args = ["pytest", "--pyargs", "pytest_nestedhv.suites", _arg("--nested-host", target.spec or target.label)]
+    valued: list[tuple[str, object | None]] = [
+        ("--nested-user", settings.user if remote else None),
+        ("--nested-auth", settings.auth if remote and settings.auth != "negotiate" else None),
+        ("--nested-cert-validation", None if settings.cert_validation is True or not remote
+         else str(settings.cert_validation).lower() if isinstance(settings.cert_validation, bool)
+         else settings.cert_validation),
+        ("--nested-base-image", settings.base_image), ("--nested-guest-user", settings.guest_user if real else None),
+        ("--nested-inner-image", settings.inner_image), ("--nested-switch", settings.switch),
+        ("--nested-vm", settings.vm), ("--nested-keep", settings.keep if settings.keep != "never" else None),
+        ("--nested-history", settings.history),
+        ("--nested-slowdown-factor", settings.slowdown_factor
+         if settings.slowdown_factor != DEFAULT_SLOWDOWN_FACTOR else None),
+    ]
+    args += [_arg(option, value) for option, value in valued if value]
+    if settings.allow_unencrypted and remote:
+        args.append("--nested-allow-unencrypted")
+    if settings.remediate:
+        args.append("--nested-remediate")
+    env = [name for name, secret, needed in ((ENV_PASSWORD, settings.password, remote),
+                                             (ENV_GUEST_PASSWORD, settings.guest_password, real))
+           if needed and secret is not None]
+    return " ".join(args), tuple(env)
+
+
 CLI_OPTIONS = (
     "nested_host", "nested_user", "nested_auth", "nested_cert_validation", "nested_allow_unencrypted",
     "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_switch", "nested_vm",
@@ -366,7 +417,7 @@ CLI_OPTIONS = (
 INI_KEYS = (
     "nested_hosts", "nested_auth", "nested_cert_validation", "nested_base_image", "nested_inner_image",
     "nested_switch", "nested_keep", "nested_report_dir", "nested_history", "nested_slowdown_factor",
-    "nested_local_shell", "nested_host_reboot_timeout",
+    "nested_local_shell", "nested_progress_interval", "nested_host_reboot_timeout",
 )
 
 

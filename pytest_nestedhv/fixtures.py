@@ -17,20 +17,24 @@ from typing import Any
 
 import pytest
 
+from .exitcodes import NestedExit
 from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .handover import TEST_KEY, host_evidence
 from .hyperv.observer import Observer
+from .hyperv.remedy import Remediation
 from .hyperv.steps import SIDE_BRANCHES, Step
 from .hyperv.recovery import HostRecovery
 from .remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError
 from .remote.reconnect import WaitPolicy
+from .hyperv.waits import Progress
+from .plugin import exit_run
+from .remote.errors import RemoteError
 from .reporting.verdict import notes_for
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
-EXIT_BAD_INPUT = pytest.ExitCode.USAGE_ERROR
 Check = Callable[..., req.Finding]  # the ``requirement`` fixture: requirement() -> Finding
 
 
@@ -78,20 +82,21 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         try:
             observer.user_vm()  # fail the whole run at once when the VM does not exist
         except RemoteError as err:
-            pytest.exit(f"--nested-vm {settings.vm}: {err.message}", returncode=EXIT_BAD_INPUT)
+            exit_run(request.config, f"--nested-vm {settings.vm}: {err.message}", NestedExit.BAD_INPUT)
         if observer.remediation is not None:
             _report_remediation(request.config, label, settings.vm, observer.remediation)
         yield observer
         return
     lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
                                  guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
-                                 switch=settings.switch, background=_background(request.session)))
+                                 switch=settings.switch, background=_background(request.session),
+                                 progress=terminal_progress(request.config, label, settings.progress_interval_s)))
     observer = Observer(session, lab)
     host_evidence(request.config, label).timeline = lab.timeline  # the reports follow the lab's steps
     try:
         lab.preflight()
     except LabConfigError as err:
-        pytest.exit(f"{label}: {err}", returncode=EXIT_BAD_INPUT)
+        exit_run(request.config, f"{label}: {err}", NestedExit.BAD_INPUT)
     notes = notes_for(request.config, label)
     notes.lab = True
     lab.on_host_lost = recovery = _host_recovery(request.config, nested_host)
@@ -109,13 +114,28 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         if removed:
             log.info("cleanup on %s removed %s", label, ", ".join(removed))
         notes.cleaned, notes.removed = True, removed
+        checked = lab.outcomes.get(Step.HOST_CHECKED)
+        notes.swept = list(checked.evidence.get("swept") or []) if checked is not None else []
         if settings.keep == "always" or (settings.keep == "failed" and failed):
             # the negative probe removes its VM in its own step
             notes.kept = [vm for vm in lab.created_vms if vm != lab.names.negative and vm not in removed]
             notes.keep_reason = f"--nested-keep={settings.keep}"
 
 
-def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Any) -> None:
+def terminal_progress(config: pytest.Config, label: str, every_s: float) -> Progress | None:
+    """Long lab steps print "step: elapsed / limit" while they run; not under -q, not on xdist workers."""
+    worker = hasattr(config, "workerinput")  # xdist: a worker's terminal is not the user's
+    if worker or config.get_verbosity() < 0 or config.pluginmanager.get_plugin("terminalreporter") is None:
+        return None
+    from .reporting.timeline import STEP_LABELS
+
+    def write(step: str, elapsed_s: float, limit_s: float) -> None:
+        _write_line(config, f"nestedhv [{label}] {STEP_LABELS.get(step, step)}: {elapsed_s:.0f} s / {limit_s:.0f} s")
+
+    return Progress(write, every_s=every_s)
+
+
+def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Remediation) -> None:
     """The changes were announced one by one; now what failed, and what was left as it was."""
     notes = notes_for(config, label)
     notes.remediated = list(remediation.changes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -110,6 +111,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                                         "powershell.exe -NoLogo -NoProfile -NonInteractive -s)", type="string", default="")
     parser.addini("nested_host_reboot_timeout", "seconds to wait for a host that stopped answering (default 1800)",
                   type="string", default="")
+    parser.addini("nested_progress_interval", "seconds of real time between progress lines of a long lab step "
+                  "(default 30)", type="string", default="30")
 
 
 # configuration -------------------------------------------------------------------------------
@@ -143,7 +146,23 @@ def pytest_configure(config: pytest.Config) -> None:
     from .reporting.plugin import register as register_reports
     register_reports(config, mask, settings.report_dir, run_id=settings.run_id,
                      labels=tuple(t.label for t in settings.targets), history=settings.history,
-                     slowdown_factor=settings.slowdown_factor)
+                     slowdown_factor=settings.slowdown_factor, reproduce=_reproduce(settings))
+    if worker_input is None:
+        from .reporting.verdict import VerdictPlugin
+
+        config.pluginmanager.register(VerdictPlugin(config, mask, [t.label for t in settings.targets]),
+                                      "nestedhv-verdict")
+
+
+def _reproduce(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Per host, the command that runs the suite again (the bundle's feedback.md quotes it)."""
+    from .config import reproduce_command
+
+    out = {}
+    for target in settings.targets:
+        command, env = reproduce_command(settings, target)
+        out[target.label] = {"command": command, "env": list(env)}
+    return out
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -204,18 +223,23 @@ def _quiet_libraries(state: NestedState) -> None:
             state.quieted_loggers.append(logger)
 
 
-def _exit_connection_failed(config: pytest.Config, message: str) -> None:
+def _exit_connection_failed(config: pytest.Config, message: str) -> NoReturn:
     # why: pytest prints an Exit raised before the tests twice (stderr and a banner from the
     # terminal reporter); the banner is dropped so the failure reads as one line
     config.stash[_CONNECTION_EXIT] = True
+    exit_run(config, message, EXIT_CONNECTION_FAILED)
+
+
+def exit_run(config: pytest.Config, message: str, code: NestedExit) -> NoReturn:
+    """End the run with one line; before any test ran, the last run's reports stay as they are."""
     if not config.stash.get(_TESTS_STARTED, False):
         discard_reports(config)
-    pytest.exit(message, returncode=EXIT_CONNECTION_FAILED)
+    pytest.exit(message, returncode=int(code))
 
 
 _CONNECTION_EXIT = pytest.StashKey[bool]()
-_TESTS_STARTED = pytest.StashKey[bool]()
-_NO_HOST_ERRORS = pytest.StashKey[int]()
+_TESTS_STARTED = pytest.StashKey[bool]()  # a test report arrived (here, or from an xdist worker)
+_NO_HOST = pytest.StashKey[bool]()  # a test needed a host and none was named
 
 
 def discard_reports(config: pytest.Config) -> None:
@@ -272,9 +296,8 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[object]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    # tests that erred only because no host was named make a bad-input run, not a failed one
-    errors = session.config.stash.get(_NO_HOST_ERRORS, 0)
-    if errors and errors >= session.testsfailed and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
+    # tests that erred because no host was named make a bad-input run, not a failed one
+    if session.config.stash.get(_NO_HOST, False) and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
         session.exitstatus = NestedExit.BAD_INPUT
 
 
@@ -307,22 +330,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.hosts.close()  # the check is done; each worker opens its own session
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """A host that went away mid-run (the local PowerShell died): one line, and no further tests.
-
-    Teardown still runs (its calls start a new session where they can), and the reports are written.
-    Each phase's report stays on the item, so a fixture's finalizer knows whether its test failed."""
-    outcome = yield
-    item.stash.setdefault(PHASE_REPORTS_KEY, {})[call.when] = outcome.get_result()
-    state = get_state(item.config)
-    if state is None or call.excinfo is None or not call.excinfo.errisinstance(HostLost):
-        return
-    message = state.mask.mask(str(call.excinfo.value))
-    outcome.get_result().longrepr = message
-    item.session.shouldstop = message
-
-
 def _xdist_controller(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
@@ -341,6 +348,45 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         extra = describe_info(host.info) if host else ""
         lines.append(f"  {target.label}: {target.describe()}" + (f", {extra}" if extra else ""))
     return [state.mask.mask(line) for line in lines]
+
+
+# the verdict -----------------------------------------------------------------------------------
+_NOTES_SENT = pytest.StashKey[str]()
+
+
+def _finding(item: pytest.Item) -> dict[str, Any]:
+    fixtures = sys.modules.get("pytest_nestedhv.fixtures")  # loaded only when the suite's fixtures are
+    key = getattr(fixtures, "FINDING_KEY", None)
+    return dict(item.stash.get(key, {})) if key is not None else {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    """Each phase's report stays on the item (a fixture's finalizer asks whether its test failed);
+    a host that went away mid-run (the local PowerShell died) reads as one line and stops the run
+    (teardown still runs, its calls start a new session where they can, the reports are written);
+    and every test process puts on its reports what the verdict needs (xdist carries it over)."""
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS_KEY, {})[call.when] = report
+    state = get_state(item.config)
+    if state is None:
+        return report
+    if call.excinfo is not None and call.excinfo.errisinstance(HostLost):
+        message = state.mask.mask(str(call.excinfo.value))
+        report.longrepr = message
+        item.session.shouldstop = message
+    from .reporting.verdict import CHECK_ATTR, NOTES_ATTR, NOTES_KEY, check_of
+
+    check = check_of(item, report, _finding(item), state.mask)
+    if check is not None:
+        setattr(report, CHECK_ATTR, check)
+    if report.when == "teardown":
+        notes = {k: dataclasses.asdict(v) for k, v in item.config.stash.get(NOTES_KEY, {}).items()}
+        digest = repr(sorted(notes.items()))
+        if notes and item.config.stash.get(_NOTES_SENT, "") != digest:
+            item.config.stash[_NOTES_SENT] = digest
+            setattr(report, NOTES_ATTR, notes)
+    return report
 
 
 # parametrization -----------------------------------------------------------------------------
@@ -411,7 +457,7 @@ def nested_settings(request: pytest.FixtureRequest) -> Settings:
 
 def _no_host(config: pytest.Config) -> NoReturn:
     """A test that needs a host errors, so a run with no host is never green."""
-    config.stash[_NO_HOST_ERRORS] = config.stash.get(_NO_HOST_ERRORS, 0) + 1
+    config.stash[_NO_HOST] = True  # set once: pytest reuses a session fixture's error for later tests
     pytest.fail(NO_HOST, pytrace=False)
 
 

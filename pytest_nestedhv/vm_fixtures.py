@@ -126,8 +126,9 @@ class _Built:
 class L1Pool:
     """The L1s of one host, one per shape, built on first use and removed at the end."""
 
-    def __init__(self, host: HyperVHost) -> None:
+    def __init__(self, host: HyperVHost, progress: Any = None) -> None:
         self.host = host
+        self.progress = progress  # hyperv.waits.Progress: long lab steps report there
         self.built: dict[L1Shape, _Built] = {}
         self.l2_numbers = itertools.count(1)
 
@@ -160,7 +161,7 @@ class L1Pool:
         config = LabConfig(run_id=shape_run_id(host.run_id, index), base_image=host.base_image,
                            guest_cred=host.guest_credential, inner_image=host.inner_image,
                            switch=host.settings.switch, memory_bytes=shape.memory_bytes,
-                           processor_count=shape.processors, **extra)
+                           processor_count=shape.processors, progress=self.progress, **extra)
         lab = Lab(host.session, config, host=host.facts)  # the facts also name the build in the reports
         return _Built(lab, VM(lab.names.l1, host.machine, host.guest_credential))
 
@@ -207,13 +208,21 @@ def nested_l1_pool(request: pytest.FixtureRequest, nested_host: HyperVHost) -> I
     (also after a failure or Ctrl-C), kept as ``--nested-keep`` says."""
     if nested_host.settings.vm:
         pytest.skip(f"read-only mode (--nested-vm {nested_host.settings.vm}): no L1 is built")
-    pool = L1Pool(nested_host)
+    from .fixtures import terminal_progress
+    from .reporting.verdict import notes_for
+
+    pool = L1Pool(nested_host, terminal_progress(request.config, nested_host.label,
+                                                 nested_host.settings.progress_interval_s))
     try:
         yield pool
     finally:
         removed = pool.cleanup(nested_host.settings.keep, request.session.testsfailed > 0)
         if removed:
             log.info("cleanup on %s removed %s", nested_host.label, ", ".join(removed))
+        if pool.built:  # the verdict says what was cleaned up
+            notes = notes_for(request.config, nested_host.label)
+            notes.lab, notes.cleaned = True, True
+            notes.removed = [*notes.removed, *(name for name in removed if name not in notes.removed)]
 
 
 @pytest.fixture

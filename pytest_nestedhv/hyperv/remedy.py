@@ -8,9 +8,10 @@ and said so; so is what cannot be changed, with the reason.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..remote.commands import SWITCH, Cmd, Pipeline
 from ..remote.errors import RemoteError
@@ -22,6 +23,7 @@ from .ports import SessionLike
 log = logging.getLogger("pytest_nestedhv.remedy")
 
 Announce = Callable[[str], None]
+REMEDIATE_STEP = "remediate"  # the transcript's step for the changes: a repro script never replays them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,15 +119,23 @@ def remediate(session: SessionLike, name: str, host: HostFacts | None = None,
     steps, unchanged = plan(before, host)
     changes: list[str] = []
     error = None
-    for step in steps:
-        line = render_cmd(step.cmd)
-        log.warning("remediating VM %s: %s", name, line)
-        if announce is not None:
-            announce(f"{line}  ({step.why})")
-        try:
-            session.run(step.cmd, timeout=timeout)
-        except RemoteError as err:
-            error = f"{line} failed: {err.message}"
-            break
-        changes.append(line)
+    with _transcript_step(session, REMEDIATE_STEP):
+        for step in steps:
+            line = render_cmd(step.cmd)
+            log.warning("remediating VM %s: %s", name, line)
+            if announce is not None:
+                announce(f"{line}  ({step.why})")
+            try:
+                session.run(step.cmd, timeout=timeout)
+            except RemoteError as err:
+                error = f"{line} failed: {err.message}"
+                break
+            changes.append(line)
     return Remediation(tuple(changes), tuple(unchanged), gather_vm(session, name), error)
+
+
+@contextlib.contextmanager
+def _transcript_step(session: SessionLike, name: str) -> Iterator[None]:
+    transcript = getattr(session, "transcript", None)
+    with transcript.step(name) if transcript is not None else contextlib.nullcontext():
+        yield

@@ -2,10 +2,12 @@
 turned off is noticed at once (with the host's own reason) instead of waiting out the timeout."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..remote.commands import Cmd
@@ -26,6 +28,42 @@ class WaitSpec:
     label: str  # "L1 heartbeat"
     timeout_s: int  # host-side seconds, across all slices
     slice_s: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where progress of a long step goes: ``write(step, elapsed_s, limit_s)`` is called every
+    ``every_s`` seconds of real time while the step runs (from a helper thread)."""
+
+    write: Callable[[str, float, float], None]
+    every_s: float = 30.0
+
+
+@contextlib.contextmanager
+def progress(sink: Progress | None, step: str, limit_s: float) -> Iterator[None]:
+    """Report ``step`` as running every ``sink.every_s`` until the block ends. The block may
+    sit in one remote call for minutes (the Hyper-V install): a thread keeps time, and it is
+    joined before the block's caller goes on, so nothing is written after the step ended."""
+    if sink is None or limit_s <= 0:
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(sink.every_s):
+            try:
+                sink.write(step, time.monotonic() - started, limit_s)
+            except Exception:  # noqa: BLE001 - a progress line must never break the step
+                logging.getLogger(__name__).debug("progress line for %s failed", step, exc_info=True)
+
+    thread = threading.Thread(target=tick, name=f"nestedhv-progress-{step}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def is_wait_timeout(err: RemoteError) -> bool:

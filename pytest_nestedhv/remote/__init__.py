@@ -13,7 +13,7 @@ _EXPORTS = {
     "ConnectionFailed": "errors", "RemoteError": "errors", "RemoteTimeout": "errors",
     "RemoteObject": "objects",
     "GuestCredential": "..secrets", "Secret": "..secrets", "SecretMask": "..secrets",
-    "Transcript": "transcript", "TranscriptEntry": "transcript", "render_powershell": "transcript",
+    "Transcript": "transcript", "TranscriptEntry": "transcript",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .errors import ConnectionFailed, RemoteError, RemoteTimeout
     from .objects import RemoteObject
     from ..secrets import GuestCredential, Secret, SecretMask
-    from .transcript import Transcript, TranscriptEntry, render_powershell
+    from .transcript import Transcript, TranscriptEntry
 
 
 def __getattr__(name: str) -> Any:

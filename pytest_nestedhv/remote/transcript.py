@@ -6,11 +6,10 @@ import dataclasses
 import datetime
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from .commands import Cmd, Pipeline, Switch
-from .errors import one_line
 from ..secrets import GuestCredential, Secret
 
 Outcome = Literal["ok", "error"]
@@ -68,26 +67,44 @@ class Transcript:
     def record(self, entry: TranscriptEntry) -> None:
         self.entries.append(entry)
 
-    def for_step(self, name: str) -> list[TranscriptEntry]:
-        return [e for e in self.entries if e.step == name]
 
-    def render(self) -> str:
-        return render_powershell(self.entries)
+# rendering: the one place that turns commands into PowerShell text (transcript.ps1, repro.ps1,
+# remedies, error messages) ------------------------------------------------------------------
+class ScriptNames:
+    """The variables a script needs: a credential per guest user, $Password for a secret (never
+    written), and ``variables``: literal text to write as a variable (the run id as $RunId, so a
+    replay gets fresh names)."""
 
-
-# rendering -------------------------------------------------------------------------------
-class _Names:
-    """Variable names for credentials, one per guest user (secrets are never written)."""
-
-    def __init__(self) -> None:
+    def __init__(self, variables: dict[str, str] | None = None) -> None:
         self.credentials: dict[str, str] = {}
         self.secrets = False
+        self.variables = {k: v for k, v in (variables or {}).items() if k}
+        self.remote = False  # rendering inside Invoke-Command's script block: variables are $using:
+
+    def reference(self, var: str) -> str:
+        """A variable inside a double-quoted string, where it is read: here or in the guest."""
+        return f"$($using:{var})" if self.remote else "${" + var + "}"
 
     def credential(self, user: str) -> str:
         if user not in self.credentials:
             n = len(self.credentials) + 1
             self.credentials[user] = "$GuestCredential" if n == 1 else f"$GuestCredential{n}"
         return self.credentials[user]
+
+    def parameters(self) -> list[str]:
+        """param() entries: credentials and the secret, asked for when not given."""
+        params = [f"[pscredential] {var}" for var in self.credentials.values()]
+        return params + (["[securestring] $Password"] if self.secrets else [])
+
+    def prompts(self) -> list[str]:
+        lines = []
+        for user, var in self.credentials.items():
+            who = f" -UserName {ps_quote(user)}" if user else ""
+            lines.append(f"if (-not {var}) {{ {var} = Get-Credential{who} -Message 'L1 guest administrator' }}")
+        if self.secrets:
+            lines.append("if (-not $Password) { $Password = (Get-Credential -UserName 'password'"
+                         " -Message 'the password the run used').Password }")
+        return lines
 
 
 def ps_quote(text: str) -> str:
@@ -98,12 +115,23 @@ def ps_quote(text: str) -> str:
     return "'" + "".join(out) + "'"
 
 
-def ps_literal(value: Any, names: _Names) -> str:
+def ps_expandable(text: str, names: ScriptNames) -> str:
+    """A double-quoted PowerShell string in which each of ``names.variables`` is a variable."""
+    out = text
+    for ch in "`\"$\u201c\u201d\u201e":
+        out = out.replace(ch, "`" + ch)
+    for literal, var in names.variables.items():
+        out = out.replace(literal, names.reference(var))
+    return '"' + out + '"'
+
+
+def ps_literal(value: Any, names: ScriptNames) -> str:
     if isinstance(value, Secret):
         names.secrets = True
-        return "$Password"
+        return "$using:Password" if names.remote else "$Password"
     if isinstance(value, GuestCredential):
-        return names.credential(value.user)
+        var = names.credential(value.user)
+        return var.replace("$", "$using:", 1) if names.remote else var
     if value is None:
         return "$null"
     if isinstance(value, bool):
@@ -114,6 +142,8 @@ def ps_literal(value: Any, names: _Names) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
+        if any(literal in value for literal in names.variables):
+            return ps_expandable(value, names)
         return ps_quote(value)
     if isinstance(value, (list, tuple)):
         return "@(" + ", ".join(ps_literal(v, names) for v in value) + ")"
@@ -123,8 +153,8 @@ def ps_literal(value: Any, names: _Names) -> str:
     return ps_quote(str(value))
 
 
-def render_cmd(cmd: Cmd, names: _Names | None = None) -> str:
-    names = names or _Names()
+def render_cmd(cmd: Cmd, names: ScriptNames | None = None) -> str:
+    names = names or ScriptNames()
     parts = [cmd.name]
     for key, value in cmd.params:
         if key == "":
@@ -141,50 +171,28 @@ def render_cmd(cmd: Cmd, names: _Names | None = None) -> str:
     return " ".join(parts)
 
 
-def render_pipeline(pipeline: Pipeline, names: _Names | None = None) -> str:
-    names = names or _Names()
+def render_pipeline(pipeline: Pipeline, names: ScriptNames | None = None) -> str:
+    names = names or ScriptNames()
     return " | ".join(render_cmd(cmd, names) for cmd in pipeline)
 
 
-def render_entry(entry: TranscriptEntry, names: _Names, credential_user: str | None = None) -> str:
-    line = render_pipeline(entry.pipeline, names)
+def render_entry(entry: TranscriptEntry, names: ScriptNames, credential_user: str | None = None) -> str:
     vm = entry.vm_name
+    names.remote = vm is not None
+    try:
+        line = render_pipeline(entry.pipeline, names)
+    finally:
+        names.remote = False
     if vm is not None:
         cred = names.credential(credential_user or "")
         outer, _, inner = vm.partition(NESTED_SEP)
         if inner:
-            line = (f"Invoke-Command -VMName {ps_quote(inner)} -Credential $c -ScriptBlock {{ {line} }}")
-            line = f"Invoke-Command -VMName {ps_quote(outer)} -Credential {cred} -ScriptBlock {{ param($c) {line} }} " \
-                   f"-ArgumentList {cred}"
+            # the outer block runs in the L1: it takes the script's variables along for the inner one
+            carried = [*names.variables.values(), *(["Password"] if names.secrets else [])]
+            carry = "".join(f"${var} = $using:{var}; " for var in carried)
+            line = f"Invoke-Command -VMName {ps_literal(inner, names)} -Credential $c -ScriptBlock {{ {line} }}"
+            line = (f"Invoke-Command -VMName {ps_literal(outer, names)} -Credential {cred} -ScriptBlock "
+                    f"{{ param($c) {carry}{line} }} -ArgumentList {cred}")
         else:
-            line = f"Invoke-Command -VMName {ps_quote(vm)} -Credential {cred} -ScriptBlock {{ {line} }}"
+            line = f"Invoke-Command -VMName {ps_literal(vm, names)} -Credential {cred} -ScriptBlock {{ {line} }}"
     return line
-
-
-def render_powershell(entries: Iterable[TranscriptEntry], *, guest_users: dict[str, str] | None = None) -> str:
-    """Each pipeline as one PowerShell line, steps and errors as comments.
-
-    ``guest_users`` maps a VM name to the guest account used there, so the script can ask
-    for that account's password (it is never written).
-    """
-    entries = list(entries)
-    guest_users = guest_users or {}
-    names = _Names()
-    body: list[str] = []
-    step: str | None = None
-    for entry in entries:
-        if entry.step != step:
-            step = entry.step
-            body.append("")
-            body.append(f"# --- step: {step or '(no step)'}")
-        body.append(render_entry(entry, names, guest_users.get(entry.vm_name or "")))
-        if entry.outcome == "error":
-            body.append(f"#   -> failed after {entry.duration_s:.1f} s: {one_line(entry.error or 'error')}")
-    head = ["# Commands run by pytest-nestedhv, in order. Passwords are prompted for, never stored."]
-    if names.secrets:
-        head.append("$Password = Read-Host -AsSecureString -Prompt 'password'")
-    for user, var in names.credentials.items():
-        who = f" -UserName {ps_quote(user)}" if user else ""
-        head.append(f"{var} = Get-Credential{who} -Message 'guest administrator'")
-    return "\n".join(head + body) + "\n"
-

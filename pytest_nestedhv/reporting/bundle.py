@@ -13,11 +13,12 @@ from ..remote.secrets import SecretMask
 from .facts_view import host_rows
 from .junit import render_junit
 from .powershell import render_repro, render_transcript
-from .records import EventRecord, HostRecord, RunRecord, TestRecord
+from .records import SKIPPED, EventRecord, HostRecord, RunRecord, TestRecord
 from .timeline import STEP_LABELS
 
 ATTACHMENTS = {
-    "repro.ps1": "replays the run's steps on the host up to and including the first failure, then cleans up",
+    "repro.ps1": "run elevated on the host: replays the run with fresh names up to the first failure, checks it "
+                 "again and throws the run's message; removes what it created unless -Keep",
     "transcript.ps1": "every PowerShell call the run made, in order, with timestamps",
     "facts.json": "host, L1 VM and guest facts as read by the run",
     "events": "event-log entries collected from host and guest when a test failed (events/*.json)",
@@ -75,24 +76,41 @@ def _crash_section(crashes: Sequence[dict[str, Any]]) -> list[str]:
         out += [f"- Its System log after the reboot: {_md_cell(kinds or 'no crash or restart events')} "
                 "(`events/host-crash.json`)", ""]
     return out
+def result_counts(tests: Sequence[TestRecord], collected: int | None) -> dict[str, int]:
+    """passed / failed / skipped / not run: a test that errored failed; one that was selected
+    but never reported (Ctrl-C, -x) did not run."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for test in tests:
+        counts["failed" if test.failed else "skipped" if test.outcome == SKIPPED else "passed"] += 1
+    counts["not run"] = max(0, (collected or 0) - len(tests))
+    return counts
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "nothing ran"
 
 
 def render_feedback(host: HostRecord, tests: Sequence[TestRecord], run: RunRecord, files: Sequence[str]) -> str:
     failing = [t for t in tests if t.failed]
     warnings = [t for t in tests if t.severity == "warning" and not t.failed]
     product = str(host.facts.get("product_name") or "Windows")
+    counts = result_counts(tests, run.collected.get(host.label))
+    total = sum(counts.values())
+    where = f"on {product} build {host.build_text}"
     if host.crashes:  # the host went down under the run: that is the news, whatever else failed
         ids = ", ".join(dict.fromkeys(t.requirement or t.name for t in failing))
-        title = f"Nested virtualization: {crash_title(host.crashes[0])} on {product} build {host.build_text}"
-        title += f"; {len(failing)} check(s) fail: {ids}" if failing else ""
+        title = f"Nested virtualization: {crash_title(host.crashes[0])} {where}"
+        title += f"; {len(failing)} of {total} check(s) fail: {ids}" if failing else ""
     elif failing:
         ids = ", ".join(dict.fromkeys(t.requirement or t.name for t in failing))
-        title = f"Nested virtualization: {len(failing)} check(s) fail on {product} build {host.build_text}: {ids}"
+        title = f"Nested virtualization: {len(failing)} of {total} check(s) fail {where}: {ids}"
+    elif tests and counts["passed"] == total:
+        title = f"Nested virtualization: all {total} checks pass {where}"
     elif tests:
-        title = f"Nested virtualization: all {len(tests)} checks pass on {product} build {host.build_text}"
+        title = f"Nested virtualization: no check fails {where} ({_counts_text(counts)})"
     else:
-        title = f"Nested virtualization: no checks ran on {product} build {host.build_text}"
-    out = [f"# {_md_cell(title)}", ""]
+        title = f"Nested virtualization: no checks ran {where}"
+    out = [f"# {_md_cell(title)}", "", f"Results: {_counts_text(counts)} (of {total}).", ""]
     if run.interrupted:
         out += ["> The run was interrupted: only the checks that finished are reported.", ""]
     out += ["## Environment", "", "| | |", "|---|---|", f"| Host | {_md_cell(host.label)} |"]
@@ -131,8 +149,12 @@ def render_feedback(host: HostRecord, tests: Sequence[TestRecord], run: RunRecor
     out += ["## Steps to reproduce", ""]
     out.append("1. On the Hyper-V host, in an elevated PowerShell, run the attached `repro.ps1` "
                "(it asks for the guest credentials and stops at the first error).")
-    out.append("2. Or run the validation suite: `pip install pytest-nestedhv`, then "
-               f"`pytest --pyargs pytest_nestedhv.suites --nested-host={host.spec or host.label}`.")
+    again = run.reproduce.get(host.label) or {
+        "command": f"pytest --pyargs pytest_nestedhv.suites --nested-host={host.spec or host.label}", "env": []}
+    env = " ".join(f"`{name}`" for name in again.get("env") or [])
+    out.append("2. Or run the validation suite with the options this run used: `pip install pytest-nestedhv`, "
+               + (f"put the passwords in the environment variables {env}, " if env else "")
+               + f"then `{again['command']}`.")
     if host.phases:
         out += ["", "The run's lab steps:", ""]
         for phase in host.phases:
@@ -148,7 +170,7 @@ def write_bundle(root: Path, host: HostRecord, run: RunRecord, mask: SecretMask)
     folder = root / "feedback" / host.safe_label
     (folder / "events").mkdir(parents=True, exist_ok=True)
     texts: dict[str, str] = {
-        "repro.ps1": render_repro(host, tests),
+        "repro.ps1": render_repro(host, tests, run.run_id),
         "transcript.ps1": render_transcript(host),
         "facts.json": json.dumps({"host": host.label, "build": host.build_text, "run_id": run.run_id,
                                   "facts": host.facts, "vm": host.vm, "guest": host.guest},

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -176,7 +175,3 @@ def build_payload(item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.
         if part:
             payload["hosts"][label] = part
     return payload
-
-
-def iter_payload_hosts(payload: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
-    return (payload.get("hosts") or {}).items()

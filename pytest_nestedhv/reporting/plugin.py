@@ -25,6 +25,7 @@ from .collect import PAYLOAD_ATTR, WorkerState, build_payload, finding_of, pendi
 from .history_view import DEFAULT_SLOWDOWN_FACTOR
 from .html import environment, report_title, summary, test_extra
 from .junit import host_properties, run_properties
+from .verdict import count_by_host, count_ids_by_host
 from .writer import HISTORY_DB, HISTORY_HTML, Written, write_reports
 
 REPORT_HTML = "report.html"
@@ -105,7 +106,8 @@ def use_xunit1(config: pytest.Config) -> None:
 class ReportingPlugin:
     def __init__(self, config: pytest.Config, mask: SecretMask, root: Path, *, run_id: str = "",
                  labels: tuple[str, ...] = (), controller: bool = True, history: Path | None = None,
-                 slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR) -> None:
+                 slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR,
+                 reproduce: dict[str, dict[str, Any]] | None = None) -> None:
         self.config = config
         self.mask = mask
         self.root = root
@@ -115,6 +117,8 @@ class ReportingPlugin:
         self.controller = controller
         self.state = WorkerState()
         self.collector = RunCollector(run_id, mask) if controller else None
+        if self.collector is not None:
+            self.collector.run.reproduce = dict(reproduce or {})
         self.html_report: Any = None
         self.written: Written | None = None
         self.error: str | None = None
@@ -139,6 +143,15 @@ class ReportingPlugin:
         return report
 
     # ---------------------------------------------------------------- controller
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.collector is not None and session.items:
+            self.collector.run.collected = count_by_host(session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self.collector is not None and not self.collector.run.collected:
+            self.collector.run.collected = count_ids_by_host(ids, self.labels)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -271,7 +284,8 @@ def check_history(path: Path) -> Path:
 
 def register(config: pytest.Config, mask: SecretMask, report_dir: Path | str, *, run_id: str = "",
              labels: tuple[str, ...] = (), caller: object | None = None, history: Path | None = None,
-             slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR) -> ReportingPlugin:
+             slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR,
+             reproduce: dict[str, dict[str, Any]] | None = None) -> ReportingPlugin:
     """Set up the reports for this run. On an xdist worker only the collection side is active.
 
     ``caller`` is the plugin whose pytest_configure calls this (default: pytest_nestedhv.plugin);
@@ -286,7 +300,7 @@ def register(config: pytest.Config, mask: SecretMask, report_dir: Path | str, *,
         check_history(history if history is not None else root / HISTORY_DB)
         owns_junit = ensure_outputs(config, root, caller)
     plugin = ReportingPlugin(config, mask, root, run_id=run_id, labels=labels, controller=controller,
-                             history=history, slowdown_factor=slowdown_factor)
+                             history=history, slowdown_factor=slowdown_factor, reproduce=reproduce)
     plugin.owns_junit = controller and owns_junit
     config.pluginmanager.register(plugin, PLUGIN_NAME)
     return plugin

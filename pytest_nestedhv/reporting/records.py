@@ -131,6 +131,9 @@ class RunRecord:
     exit_status: int = 0
     hosts: dict[str, HostRecord] = dataclasses.field(default_factory=dict)
     tests: dict[str, TestRecord] = dataclasses.field(default_factory=dict)
+    collected: dict[str, int] = dataclasses.field(default_factory=dict)  # host -> suite tests selected to run
+    # host -> {"command": the pytest command that runs it again, "env": names of the variables it needs}
+    reproduce: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def host(self, label: str) -> HostRecord:
         if label not in self.hosts:

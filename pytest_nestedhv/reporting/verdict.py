@@ -27,6 +27,7 @@ class HostNotes:
     kept: list[str] = dataclasses.field(default_factory=list)  # VMs left on the host
     keep_reason: str = ""  # e.g. "--nested-keep=always"
     removed: list[str] = dataclasses.field(default_factory=list)  # VMs this run removed at the end
+    swept: list[str] = dataclasses.field(default_factory=list)  # leftovers of earlier runs removed at the start
     cleaned: bool = False  # the cleanup ran (also after Ctrl-C)
     lab: bool = False  # the run built a lab on this host
 
@@ -53,6 +54,50 @@ NOTES_KEY = pytest.StashKey[dict[str, HostNotes]]()
 def notes_for(config: pytest.Config, label: str) -> HostNotes:
     """The notes of ``label`` in this process, created on first use."""
     return config.stash.setdefault(NOTES_KEY, {}).setdefault(label, HostNotes(label))
+
+
+def host_label(item: pytest.Item) -> str | None:
+    """The host a test runs against (its nested_host parameter)."""
+    callspec = getattr(item, "callspec", None)
+    label = callspec.params.get("nested_host") if callspec is not None else None
+    return label if isinstance(label, str) else None
+
+
+def check_of(item: pytest.Item, report: pytest.TestReport, finding: Mapping[str, Any],
+             mask: Any) -> dict[str, Any] | None:
+    """The Check (as a dict, to travel on the report) of the report that decides a suite test's
+    outcome: its call, or a setup that did not pass."""
+    label = host_label(item)
+    marker = item.get_closest_marker("requirement")
+    decisive = report.when == "call" or (report.when == "setup" and not report.passed)
+    if label is None or marker is None or not marker.args or not decisive:
+        return None
+    text = report.longreprtext.strip()
+    return {"host": label, "requirement": str(marker.args[0]), "outcome": "failed" if report.failed else report.outcome,
+            "found": mask.mask(str(finding.get("found", ""))), "remedy": mask.mask(str(finding.get("remedy", ""))),
+            "message": mask.mask(text.splitlines()[-1] if text else "")}
+
+
+def count_by_host(items: Iterable[pytest.Item]) -> dict[str, int]:
+    """How many requirement tests each host has among ``items`` (what was selected to run)."""
+    counts: dict[str, int] = {}
+    for item in items:
+        label = host_label(item)
+        if label is not None and item.get_closest_marker("requirement") is not None:
+            counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def count_ids_by_host(ids: Iterable[str], labels: Sequence[str]) -> dict[str, int]:
+    """The same from test ids alone (an xdist controller sees no items)."""
+    from ..xdist_hosts import host_of
+
+    counts: dict[str, int] = {}
+    for nodeid in ids:
+        label = host_of(nodeid, labels)
+        if label is not None:
+            counts[label] = counts.get(label, 0) + 1
+    return counts
 
 
 def _counts(checks: Sequence[Check]) -> str:
@@ -96,9 +141,56 @@ def _notes_lines(notes: HostNotes) -> Iterable[str]:
     if notes.kept:
         yield f"  kept ({notes.keep_reason}): {', '.join(notes.kept)}; remove them with Remove-VM -Name NAME -Force " \
               "and delete their nestedhv-*.vhdx disks when done"
+    if notes.swept:
+        yield f"  swept at the start: {', '.join(notes.swept)} (left by an earlier run that died)"
     if notes.removed:
-        yield f"  cleaned up: removed {', '.join(notes.removed)} and their disks"
+        yield f"  cleaned up: removed {', '.join(notes.removed)} with the disks this run made"
     elif notes.lab and notes.cleaned and not notes.kept:
         yield "  cleaned up: nothing was left to remove"
     elif notes.lab and not notes.cleaned:
         yield "  cleanup did not run: VMs named nestedhv-<run id>-* may be left on the host; a later run sweeps them"
+
+
+class VerdictPlugin:
+    """On the controller (or the only process): gathers Checks and HostNotes from the test
+    reports and prints the verdict per host in the terminal summary."""
+
+    def __init__(self, config: pytest.Config, mask: Any, labels: Sequence[str]) -> None:
+        self.config = config
+        self.mask = mask
+        self.labels = list(labels)
+        self.checks: dict[str, list[Check]] = {}
+        self.notes: dict[str, HostNotes] = {}  # received from xdist workers
+        self.collected: dict[str, int] = {}
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # the suite tests each host has after -k: the verdict counts those that never ran
+        if session.items:
+            self.collected = count_by_host(session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.collected:
+            self.collected = count_ids_by_host(ids, self.labels)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        check = getattr(report, CHECK_ATTR, None)
+        if isinstance(check, dict):
+            self.checks.setdefault(check["host"], []).append(Check(**check))
+        notes = getattr(report, NOTES_ATTR, None)
+        if isinstance(notes, dict):
+            self.notes.update({label: HostNotes.from_dict(data) for label, data in notes.items()})
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        if self.config.option.collectonly or self.config.get_verbosity() < -1:
+            return
+        notes = {**self.notes, **self.config.stash.get(NOTES_KEY, {})}  # this process's own are the latest
+        interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        for label in self.labels:
+            checks = self.checks.get(label, [])
+            if not checks and label not in notes:
+                continue
+            not_run = max(0, self.collected.get(label, len(checks)) - len(checks))
+            lines = render_verdict(label, checks, notes.get(label), interrupted=interrupted, not_run=not_run)
+            for n, line in enumerate(lines):
+                terminalreporter.write_line(self.mask.mask(line), bold=n == 0)

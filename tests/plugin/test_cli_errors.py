@@ -121,12 +121,12 @@ def test_without_nested_host_the_plugin_is_invisible(pytester: pytest.Pytester) 
 def test_host_fixture_errors_without_nested_host(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     # a nightly job whose NESTED_HOST went missing must not be green (it skipped and exited 0)
     monkeypatch.delenv("NESTED_HOST", raising=False)
-    pytester.makepyfile(TEST_FILE + "\ndef test_plain():\n    pass\n")
+    pytester.makepyfile(TEST_FILE + "\ndef test_plain():\n    pass\n\ndef test_too(nested_host):\n    pass\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, errors=1)
+    result.assert_outcomes(passed=1, errors=2)
     assert result.ret == NestedExit.BAD_INPUT
     text = result.stdout.str()
-    assert len([line for line in text.splitlines() if line.startswith("no --nested-host given")]) == 1, text
+    assert len([line for line in text.splitlines() if line.startswith("no --nested-host given")]) == 2, text
     assert "Traceback" not in text
 
 
@@ -176,3 +176,11 @@ def test_auth_without_its_libraries_names_the_extra(pytester: pytest.Pytester, e
     text, _ = run_failing(pytester, f"--nested-host=https://127.0.0.1:{closed_port()}", "--nested-auth=credssp",
                           "--nested-base-image=C:\\x.vhdx")
     assert 'needs its libraries: pip install "pytest-nestedhv[credssp]"' in only_line(text, "--nested-auth credssp")
+
+
+def test_k_selects_by_requirement_id_keyword(pytester: pytest.Pytester) -> None:
+    # a user's own test with a requirement marker and no host parametrization: the id is a keyword
+    pytester.makepyfile("import pytest\n\n@pytest.mark.requirement('host.bcd')\ndef test_boot_entry():\n    pass\n\n"
+                        "def test_other():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "host.bcd")
+    result.assert_outcomes(passed=1, deselected=1)

@@ -176,6 +176,18 @@ def test_malformed_address_is_a_usage_error(spec: str) -> None:
     assert str(info.value).startswith(f"--nested-host {spec!r}: not a valid address")
 
 
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_bad_progress_interval_is_one_line(value: str) -> None:
+    with pytest.raises(pytest.UsageError) as info:
+        resolve(cli={"nested_host": ["sim"]}, ini={"nested_progress_interval": value})
+    assert str(info.value).startswith(f"nested_progress_interval {value!r}: give the seconds")
+
+
+def test_progress_interval_from_ini() -> None:
+    assert resolve(cli={"nested_host": ["sim"]}, ini={"nested_progress_interval": "0.5"}).progress_interval_s == 0.5
+    assert resolve(cli={"nested_host": ["sim"]}).progress_interval_s == 30.0
+
+
 # --nested-host=local --------------------------------------------------------------------------
 GUEST_ONLY = {"NESTED_GUEST_USER": "Administrator", "NESTED_GUEST_PASSWORD": "Guest-Pw-5678"}
 

@@ -321,8 +321,8 @@ def test_user_tests_are_reported_like_the_suites(pytester: pytest.Pytester) -> N
     assert crashed[0]["machine"].startswith("guest:nestedhv-") and crashed[0]["machine"].endswith("-l1")
     # repro.ps1: the lab steps the test depended on, then its own calls, up to the one that failed
     repro = (bundle / "repro.ps1").read_text("utf-8")
-    order = [repro.index(s) for s in ("# --- step: l1-created", "# --- step: guest-rebooted",
-                                      "-crashy' -Generation 2", "-crashy' -Count 4",
+    order = [repro.index(s) for s in ("Write-Step -Text 'step: l1-created'", "Write-Step -Text 'step: guest-rebooted'",
+                                      '-crashy" -Generation 2', '-crashy" -Count 4',
                                       "# the call that failed in the run:")]
     assert order == sorted(order), repro
     assert "StartTime" not in repro  # the event-log reads made for the report are never replayed

@@ -13,7 +13,7 @@ from pytest_nestedhv.remote import Cmd, GuestCredential, RemoteObject, Secret, S
 from pytest_nestedhv.remote.errors import RemoteError
 from pytest_nestedhv.remote.objects import convert, from_wire
 from pytest_nestedhv.remote.secrets import MASK, SecretMaskFilter
-from pytest_nestedhv.remote.transcript import TranscriptEntry, render_cmd, render_powershell
+from pytest_nestedhv.remote.transcript import ScriptNames, TranscriptEntry, render_cmd, render_entry
 
 PW = "S3cret-Value!"
 
@@ -148,15 +148,28 @@ def test_render_never_writes_secrets_and_references_credentials() -> None:
                error="A prerequisite check for the Hyper-V feature failed.", step="Hyper-V installed"),
         _entry((Cmd.of("Test-Cred", Credential=cred),)),
     ]
-    text = render_powershell(entries, guest_users={"l1": "Administrator"})
+    names = ScriptNames()
+    text = "\n".join([render_entry(e, names, "Administrator") for e in entries] + names.prompts())
     assert PW not in text
     assert "Get-VM -Name 'l1' | Start-VM" in text
     assert ("Invoke-Command -VMName 'l1' -Credential $GuestCredential -ScriptBlock "
             "{ Install-WindowsFeature -Name 'Hyper-V' }") in text
     assert "$GuestCredential = Get-Credential -UserName 'Administrator'" in text
-    assert "$Password = Read-Host -AsSecureString" in text and "-Password $Password" in text
-    assert "# --- step: L1 booted" in text and "# --- step: Hyper-V installed" in text
-    assert "#   -> failed after 0.5 s: A prerequisite check" in text
+    assert "-Password $Password" in text and names.parameters() == ["[pscredential] $GuestCredential",
+                                                                   "[securestring] $Password"]
+
+
+def test_run_id_renders_as_a_variable_for_fresh_names() -> None:
+    names = ScriptNames({"abc123": "RunId"})
+    cmd = Cmd.of("New-VM", Name="nestedhv-abc123-l1", Notes='abc123: a "quoted" $x `tick')
+    assert render_cmd(cmd, names) == 'New-VM -Name "nestedhv-${RunId}-l1" -Notes "${RunId}: a `"quoted`" `$x ``tick"'
+    assert render_cmd(Cmd.of("Get-VM", Name="other $x"), names) == "Get-VM -Name 'other $x'"
+    entry = _entry((Cmd.of("New-VM", Name="nestedhv-abc123-l2", Secret=Secret(PW)),), target="guest:nestedhv-abc123-l1")
+    # inside the script block the script's own variables are read with $using: (it runs in the guest)
+    assert render_entry(entry, names, "Administrator") == (
+        'Invoke-Command -VMName "nestedhv-${RunId}-l1" -Credential $GuestCredential -ScriptBlock '
+        '{ New-VM -Name "nestedhv-$($using:RunId)-l2" -Secret $using:Password }')
+    assert render_cmd(Cmd.of("Get-VM", Name="nestedhv-abc123-l2"), names) == 'Get-VM -Name "nestedhv-${RunId}-l2"'
 
 
 def test_transcript_steps_nest() -> None:

@@ -30,6 +30,9 @@ def cmdlets() -> dict[str, set[str]]:
     return out
 
 
+_ANY: set[str] = set()  # marker: a function defined in the script
+
+
 def parse(text: str) -> tree_sitter.Tree:
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
     return parser.parse(text.encode("utf-8"))
@@ -39,7 +42,13 @@ def problems(text: str) -> list[str]:
     """Parse errors, unknown cmdlets and unknown parameters; empty when the script is clean."""
     tree = parse(text)
     found: list[str] = []
-    known = cmdlets()
+    known = dict(cmdlets())
+    # functions the script defines itself (their parameters are the script's business)
+    for node in _descendants(tree.root_node):
+        if node.type == "function_statement":
+            name = next((c for c in node.children if c.type == "function_name"), None)
+            if name is not None:
+                known[name.text.decode().lower()] = _ANY
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
@@ -57,7 +66,9 @@ def problems(text: str) -> list[str]:
         if name not in known:
             found.append(f"unknown cmdlet {name}")
             continue
-        params = [d for d in _descendants(node) if d.type == "command_parameter" and _owner(d) is node]
+        if known[name] is _ANY:
+            continue
+        params = [d for d in _descendants(node) if d.type == "command_parameter" and _owner(d) == node]
         for p in params:
             pname = p.text.decode().lstrip("-").split(":")[0].lower()
             if pname not in known[name] and pname not in COMMON:

@@ -73,7 +73,7 @@ def test_scripts_parse_and_use_only_known_cmdlets(default_run: Run) -> None:
         assert problems(text) == [], name
     repro = (folder / "repro.ps1").read_text()
     assert "Invoke-Command -VMName" in repro and "Get-Credential" in repro
-    assert "Remove-VM -Name 'nestedhv-" in repro.split("finally {")[1]
+    assert '$created += "nestedhv-${RunId}-l1"' in repro and "Remove-VM -Name $vm -Force" in repro.split("finally {")[1]
 
 
 def test_no_secret_in_any_file(default_run: Run) -> None:
@@ -154,7 +154,8 @@ def _snapshot(reports: Path) -> dict[str, bytes]:
     ("-k", "no_such_test_anywhere"),
     ("--nested-host=sim:no-such-scenario",),  # a start-up error
     ("--nested-host=http://127.0.0.1:1", "--nested-base-image=C:\\b.vhdx"),  # the host does not answer
-], ids=["collect-only", "all-deselected", "bad-scenario", "unreachable"])
+    ("--nested-host=sim", "--nested-vm=nosuch"),  # the first test's setup ends the run
+], ids=["collect-only", "all-deselected", "bad-scenario", "unreachable", "no-such-vm"])
 def test_a_run_without_tests_leaves_the_last_reports_alone(tmp_path: Path, args: tuple[str, ...],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     first = run_suite(tmp_path, "--nested-host=sim", select="suites/test_host.py")
@@ -199,6 +200,9 @@ def test_interrupted_run_reports_what_finished(tmp_path: Path) -> None:
     assert run.returncode == 2, run.output[-2000:]
     md = (run.reports / "feedback" / "sim" / "feedback.md").read_text()
     assert "interrupted" in md
+    # not "all 1 pass": two of the three selected checks never ran
+    assert md.splitlines()[0].endswith("(1 passed, 2 not run)"), md.splitlines()[0]
+    assert "Results: 1 passed, 2 not run (of 3)." in md
     junit = ET.fromstring((run.reports / "feedback" / "sim" / "junit.xml").read_text())
     names = [c.get("name") for c in junit.iter("testcase")]
     assert names == ["test_create[sim-nested.create]"]

@@ -26,7 +26,7 @@ from ..names import RunNames
 from ..outcomes import StepOutcome, ToggleOutcome
 from ..ports import SessionLike
 from ..steps import Step
-from ..waits import WaitFailed
+from ..waits import WaitFailed, progress
 from .cleanup import cleanup
 from .config import Keep, LabConfig
 from .errors import LabBlocked, StepError
@@ -102,7 +102,7 @@ def _measure(step: Step, action: Action, ops: Ops, on_lost: LostHandler | None =
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     log.info("lab step %s: start", step)
-    with ops.step(step.value):
+    with ops.step(step.value), progress(ops.config.progress, step.value, ops.config.step_limit_s(step)):
         try:
             outcome = StepOutcome(step.value, True, evidence=action() or {})
         except StepError as err:

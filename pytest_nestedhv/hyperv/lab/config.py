@@ -5,6 +5,7 @@ import dataclasses
 from typing import Any, Literal
 
 from ..steps import Step
+from ..waits import Progress
 
 Keep = Literal["never", "failed", "always"]
 GIB = 1024**3
@@ -31,3 +32,12 @@ class LabConfig:
     # steps run in the background, on a session of their own, as soon as what they need is reached:
     # the host check overlaps the reading of the host's facts, the negative probe the L1's boot and install
     background: tuple[Step, ...] = ()
+    progress: Progress | None = dataclasses.field(default=None, compare=False, repr=False)  # long steps report here
+
+    def step_limit_s(self, step: Step) -> int:
+        """The longest a step may wait (its progress shows elapsed / this); 0 for short steps."""
+        limits = {Step.L1_BOOTED: self.boot_timeout_s, Step.HYPERV_INSTALLED: self.install_timeout_s,
+                  Step.GUEST_REBOOTED: self.reboot_timeout_s, Step.L2_BOOTED: self.boot_timeout_s,
+                  Step.L2_NETWORK: self.boot_timeout_s,
+                  Step.NEGATIVE: self.boot_timeout_s + self.install_timeout_s + self.reboot_timeout_s}
+        return limits.get(step, 0)
