@@ -35,6 +35,8 @@ ENV_HISTORY = "NESTED_HISTORY"
 ENV_SLOWDOWN_FACTOR = "NESTED_SLOWDOWN_FACTOR"
 DEFAULT_SLOWDOWN_FACTOR = 1.5
 ENV_LOCAL_SHELL = "NESTED_LOCAL_SHELL"
+ENV_REBOOT_TIMEOUT = "NESTED_HOST_REBOOT_TIMEOUT"
+DEFAULT_REBOOT_TIMEOUT_S = 1800.0  # 30 minutes: a host writing a full memory dump takes long to come back
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
@@ -64,6 +66,7 @@ class Settings:
     history: Path | None = None  # the history database; None: REPORT_DIR/history.sqlite
     slowdown_factor: float = DEFAULT_SLOWDOWN_FACTOR  # a step this many times slower than before is flagged
     local_shell: str = DEFAULT_LOCAL_SHELL  # the command a local target starts
+    host_reboot_timeout_s: float = DEFAULT_REBOOT_TIMEOUT_S  # waiting for a host that stopped answering
     progress_interval_s: float = 30.0  # real seconds between progress lines of a long lab step
 
     @property
@@ -205,6 +208,18 @@ def _parse_bool_or_path(value: Any) -> bool | str:
     return str(path.resolve())
 
 
+def _parse_reboot_timeout(value: Any) -> float:
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise pytest.UsageError(f"--nested-host-reboot-timeout {text!r}: give the seconds to wait for a host that "
+                                f"stopped answering to come back (a number > 0; default {DEFAULT_REBOOT_TIMEOUT_S:.0f})")
+    return seconds
+
+
 def _hosts_from(cli: Any, env: str | None, ini: Any) -> list[str]:
     if cli:
         return [str(h) for h in cli]
@@ -238,6 +253,8 @@ def resolve_settings(
     history = str(_first(cli.get("nested_history"), env.get(ENV_HISTORY), ini.get("nested_history")) or "").strip()
     slowdown_factor = _slowdown_factor(
         _first(cli.get("nested_slowdown_factor"), env.get(ENV_SLOWDOWN_FACTOR), ini.get("nested_slowdown_factor")))
+    reboot_timeout = _parse_reboot_timeout(_first(cli.get("nested_host_reboot_timeout"), env.get(ENV_REBOOT_TIMEOUT),
+                                                   ini.get("nested_host_reboot_timeout"), DEFAULT_REBOOT_TIMEOUT_S))
     progress_text = str(_first(ini.get("nested_progress_interval"), "30")).strip()
     try:
         progress_interval = float(progress_text)
@@ -318,6 +335,7 @@ def resolve_settings(
         history=Path(history).expanduser() if history else None,
         slowdown_factor=slowdown_factor,
         local_shell=local_shell,
+        host_reboot_timeout_s=reboot_timeout,
         progress_interval_s=progress_interval,
     )
 
@@ -394,11 +412,12 @@ CLI_OPTIONS = (
     "nested_host", "nested_user", "nested_auth", "nested_cert_validation", "nested_allow_unencrypted",
     "nested_base_image", "nested_guest_user", "nested_inner_image", "nested_switch", "nested_vm",
     "nested_remediate", "nested_keep", "nested_report_dir", "nested_history", "nested_slowdown_factor",
+    "nested_host_reboot_timeout",
 )
 INI_KEYS = (
     "nested_hosts", "nested_auth", "nested_cert_validation", "nested_base_image", "nested_inner_image",
     "nested_switch", "nested_keep", "nested_report_dir", "nested_history", "nested_slowdown_factor",
-    "nested_local_shell", "nested_progress_interval",
+    "nested_local_shell", "nested_progress_interval", "nested_host_reboot_timeout",
 )
 
 

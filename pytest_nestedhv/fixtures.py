@@ -25,6 +25,9 @@ from .handover import TEST_KEY, host_evidence
 from .hyperv.observer import Observer
 from .hyperv.remedy import Remediation
 from .hyperv.steps import SIDE_BRANCHES, Step
+from .hyperv.recovery import HostRecovery
+from .remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError
+from .remote.reconnect import WaitPolicy
 from .hyperv.waits import Progress
 from .plugin import exit_run
 from .remote.errors import RemoteError
@@ -96,12 +99,18 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         exit_run(request.config, f"{label}: {err}", NestedExit.BAD_INPUT)
     notes = notes_for(request.config, label)
     notes.lab = True
+    lab.on_host_lost = recovery = _host_recovery(request.config, nested_host)
+    recovery.remember_boot()
     lab.start_background()
     try:
         yield observer
     finally:
         failed = request.session.testsfailed > 0
-        removed = lab.cleanup(settings.keep, failed)
+        try:
+            removed = lab.cleanup(settings.keep, failed)
+        except ConnectionFailed as err:  # the host went away for good: nothing can be removed now
+            _write_line(request.config, f"nestedhv [{label}] cleanup skipped: {err}")
+            removed = []
         if removed:
             log.info("cleanup on %s removed %s", label, ", ".join(removed))
         notes.cleaned, notes.removed = True, removed
@@ -141,6 +150,18 @@ def _report_remediation(config: pytest.Config, label: str, vm: str, remediation:
         _write_line(config, f"{prefix} no change needed")
 
 
+def _host_recovery(config: pytest.Config, nested_host: Any) -> HostRecovery:
+    """Waits for a host that stops answering mid-step (--nested-host-reboot-timeout), shows progress on
+    the terminal, and hands each crash record to the reports (its HostEvidence)."""
+    label = nested_host.target.label
+
+    def record(crash: Any) -> None:
+        host_evidence(config, label).crashes.append(crash.to_dict())
+
+    return HostRecovery(nested_host.session, label, WaitPolicy(timeout_s=nested_host.settings.host_reboot_timeout_s),
+                        progress=lambda text: _write_line(config, f"nestedhv {text}"), on_crash=record)
+
+
 def _hand_over(request: pytest.FixtureRequest, observer: Observer) -> None:
     """What the observer learnt about its host, for the reports (config.stash)."""
     evidence = host_evidence(request.config, request.getfixturevalue("nested_host").label)
@@ -175,6 +196,13 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
         except (FactsError, RemoteError) as err:
             record_property("severity", "error")
             pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
+        except HostGone as err:  # this check fails saying so, the run stops after it, the reports are written
+            record_property("severity", "error")
+            request.session.shouldstop = str(err)
+            pytest.fail(f"{rid}: {err}", pytrace=False)
+        except HostUnreachable as err:  # lost outside a lab step: this check cannot be judged
+            record_property("severity", "error")
+            pytest.fail(f"{rid}: {err}", pytrace=False)
         finally:
             _hand_over(request, nested_observer)
         record_property("severity", "skipped" if finding.status == "skip" else finding.severity)

@@ -33,6 +33,7 @@ class HostEvidence:
     guest_user: str | None = None
     timeline: list[Phase] = dataclasses.field(default_factory=list)  # the lab's steps as they ran
     events_guest: str | None = None  # the L1 whose event logs are worth reading (its guest answered)
+    crashes: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # hyperv.crash.HostCrash.to_dict()
 
 
 @dataclasses.dataclass

@@ -90,6 +90,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nested-slowdown-factor", default=None, metavar="X",
                     help="flag a lab step slower than X times the median of the previous five builds "
                          "(default 1.5); env NESTED_SLOWDOWN_FACTOR")
+    group.addoption("--nested-host-reboot-timeout", default=None, metavar="SECONDS",
+                    help="how long to wait for a host that stopped answering mid-run (a crash, a restart) to come "
+                         "back (default 1800); env NESTED_HOST_REBOOT_TIMEOUT")
 
     parser.addini("nested_hosts", "hosts to validate, one per line (like --nested-host)", type="linelist", default=[])
     parser.addini("nested_auth", "WinRM authentication: negotiate, ntlm, kerberos, credssp, basic", type="string",
@@ -106,6 +109,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "(default 1.5)", type="string", default="")
     parser.addini("nested_local_shell", "the command --nested-host=local starts (env NESTED_LOCAL_SHELL; default "
                                         "powershell.exe -NoLogo -NoProfile -NonInteractive -s)", type="string", default="")
+    parser.addini("nested_host_reboot_timeout", "seconds to wait for a host that stopped answering (default 1800)",
+                  type="string", default="")
     parser.addini("nested_progress_interval", "seconds of real time between progress lines of a long lab step "
                   "(default 30)", type="string", default="30")
 

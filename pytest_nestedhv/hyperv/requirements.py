@@ -490,9 +490,18 @@ class Cause:
         return any(sign.lower() in text for sign in self.signs)
 
 
+HOST_CRASH_FQID = "NestedHv.HostCrash"  # a step the host went down under (hyperv/recovery.py)
+HOST_CRASH_REMEDY = ("the host itself went down during the step: on the host, Get-WinEvent -FilterHashtable "
+                     "@{LogName='System'; Id=1001,41,6008,1074} -MaxEvents 10 shows why; attach the dump that "
+                     "event 1001 names and this report to a bug report")
+# a step's own remedy does not apply when the host crashed or restarted under it
+HOST_CRASH = Cause("host-crash", (HOST_CRASH_FQID,), lambda obs, outcome: HOST_CRASH_REMEDY)
+
+
 def _remedy(causes: tuple[Cause, ...], obs: Observations, outcome: StepOutcome) -> tuple[str, str]:
-    """The first matching cause's (name, remedy); the last cause is the fallback and matches anything."""
-    cause = next((c for c in causes if c.matches(outcome)), causes[-1])
+    """The first matching cause's (name, remedy); the last cause is the fallback and matches anything.
+    A host crash comes before every step's own causes."""
+    cause = next((c for c in (HOST_CRASH, *causes) if c.matches(outcome)), causes[-1])
     return cause.name, cause.remedy(obs, outcome)
 
 

@@ -83,3 +83,12 @@ class ConnectionFailed(Exception):
 
 class HostLost(ConnectionFailed):
     """The host went away mid-run (the local PowerShell process died): the run ends after the current test."""
+
+
+class HostUnreachable(ConnectionFailed):
+    """A host that was answering stopped: connections reset or refused, or no answer in time.
+    It may be rebooting (a crash, a restart); remote/reconnect.py waits for it."""
+
+
+class HostGone(ConnectionFailed):
+    """A host that stopped answering did not come back within the reboot timeout."""

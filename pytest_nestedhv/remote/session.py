@@ -21,7 +21,7 @@ import tenacity
 from .commands import Cmd, is_read_only
 from .commands import Pipeline as Pipeline_  # a tuple of Cmd (one statement)
 from ..secrets import GuestCredential, Secret, SecretMask
-from .errors import ConnectionFailed, HostLost, RemoteError, RemoteTimeout, one_line
+from .errors import ConnectionFailed, HostLost, HostUnreachable, RemoteError, RemoteTimeout, one_line
 from .objects import RemoteObject
 from .transcript import GUEST_PREFIX, HOST, NESTED_SEP, Transcript, TranscriptEntry, render_pipeline
 
@@ -85,6 +85,7 @@ class Connector(Protocol):
     def is_transient(self, exc: BaseException) -> bool: ...
     def dropped(self, exc: BaseException) -> bool: ...
     def pool_gone(self, exc: BaseException) -> bool: ...
+    def host_gone(self, exc: BaseException) -> bool: ...  # the host crashed or is rebooting, not a bad setting
 
 
 class _Retry(Exception):
@@ -116,6 +117,7 @@ class Session:
         self._pool: Pool | None = None
         self._keys = False
         self._scripts: dict[str, str] = {}  # the fixed .ps1 files, read once
+        self._was_open = False  # once open, failing to reach the host again means it went away
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
@@ -150,8 +152,11 @@ class Session:
         except Exception as exc:  # pypsrp, requests, spnego, a child process... all mean "cannot use this host"
             failure = self.connector.classify(exc)
             log.debug("opening %s failed: %s", self.target.label, self.mask.mask(repr(exc)))
-            raise ConnectionFailed(self.mask.mask(str(failure)), target=self.target.label) from None
+            gone = self._was_open and self.connector.host_gone(exc)
+            raise (HostUnreachable if gone else ConnectionFailed)(self.mask.mask(str(failure)),
+                                                                  target=self.target.label) from None
         self._keys = False
+        self._was_open = True
         log.info("session open: %s (%s)", self.target.label, self.target.describe())
 
     def _open_with_retries(self) -> Pool:
@@ -327,7 +332,7 @@ class Session:
 
     def _lost(self, exc: BaseException) -> ConnectionFailed:
         where = "" if self.target.is_local else f" to {self.target.host}:{self.target.port}"
-        return ConnectionFailed(
+        return HostUnreachable(
             self.mask.mask(f"{self.target.label}: lost the connection{where}: {one_line(str(exc))[:200]}"),
             target=self.target.label)
 

@@ -89,6 +89,7 @@ class RunCollector:
                     host.phases.append(phase)
             host.entries += [EntryRecord.from_dict(d) for d in part.get("entries") or []]
             host.events += [EventRecord.from_dict(d) for d in part.get("events") or []]
+            host.crashes += part.get("crashes") or []
 
     def finish(self, exit_status: int, interrupted: bool) -> RunRecord:
         run = self.run

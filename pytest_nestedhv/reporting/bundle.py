@@ -49,6 +49,33 @@ def event_groups(events: Sequence[EventRecord]) -> dict[str, list[dict[str, Any]
     return groups
 
 
+def crash_title(crash: dict[str, Any]) -> str:
+    """"host bugcheck 0x00020001 HYPERVISOR_ERROR during lab step l2-booted" from a host-crash record."""
+    bugcheck = crash.get("bugcheck") or {}
+    what = {"bugcheck": f"host bugcheck {bugcheck.get('code', '')} {bugcheck.get('name') or ''}".rstrip(),
+            "unexpected": "host restarted unexpectedly", "planned": "host restarted",
+            "gone": "host stopped answering and never came back"}.get(
+        str(crash.get("kind")), "host stopped answering")
+    return f"{what} during lab step {crash.get('step', '?')}"
+
+
+def _crash_section(crashes: Sequence[dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    for crash in crashes:
+        bugcheck = crash.get("bugcheck") or {}
+        out += ["## Host crash", "", f"- {_md_cell(crash.get('message', ''))}"]
+        if bugcheck:
+            out.append(f"- Bugcheck: {_md_code(bugcheck.get('code'))} parameters "
+                       f"{_md_code(', '.join(bugcheck.get('params') or []))}; dump {_md_code(bugcheck.get('dump_path'))}"
+                       + (f"; report id {_md_code(bugcheck['report_id'])}" if bugcheck.get("report_id") else ""))
+        if crash.get("boot_time"):
+            out.append(f"- The host booted again at {_md_cell(crash['boot_time'])}"
+                       + (f", {float(crash['downtime_s']):.0f} s after it stopped answering"
+                          if crash.get("downtime_s") is not None else ""))
+        kinds = ", ".join(crash.get("event_kinds") or [])
+        out += [f"- Its System log after the reboot: {_md_cell(kinds or 'no crash or restart events')} "
+                "(`events/host-crash.json`)", ""]
+    return out
 def result_counts(tests: Sequence[TestRecord], collected: int | None) -> dict[str, int]:
     """passed / failed / skipped / not run: a test that errored failed; one that was selected
     but never reported (Ctrl-C, -x) did not run."""
@@ -70,7 +97,11 @@ def render_feedback(host: HostRecord, tests: Sequence[TestRecord], run: RunRecor
     counts = result_counts(tests, run.collected.get(host.label))
     total = sum(counts.values())
     where = f"on {product} build {host.build_text}"
-    if failing:
+    if host.crashes:  # the host went down under the run: that is the news, whatever else failed
+        ids = ", ".join(dict.fromkeys(t.requirement or t.name for t in failing))
+        title = f"Nested virtualization: {crash_title(host.crashes[0])} {where}"
+        title += f"; {len(failing)} of {total} check(s) fail: {ids}" if failing else ""
+    elif failing:
         ids = ", ".join(dict.fromkeys(t.requirement or t.name for t in failing))
         title = f"Nested virtualization: {len(failing)} of {total} check(s) fail {where}: {ids}"
     elif tests and counts["passed"] == total:
@@ -85,6 +116,7 @@ def render_feedback(host: HostRecord, tests: Sequence[TestRecord], run: RunRecor
     out += ["## Environment", "", "| | |", "|---|---|", f"| Host | {_md_cell(host.label)} |"]
     out += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in host_rows(host)]
     out += [f"| Run | {_md_cell(run.run_id)} started {_md_cell(run.started)} |", ""]
+    out += _crash_section(host.crashes)
     out += ["## Failing requirements", ""]
     if not failing:
         out += ["None.", ""]
@@ -147,6 +179,9 @@ def write_bundle(root: Path, host: HostRecord, run: RunRecord, mask: SecretMask)
     }
     for name, events in sorted(event_groups(host.events).items()):
         texts[f"events/{name}.json"] = json.dumps(events, indent=2, default=str) + "\n"
+    if host.crashes:  # one outage ends the lab; should there be more, all of them
+        crash = host.crashes[0] if len(host.crashes) == 1 else host.crashes
+        texts["events/host-crash.json"] = json.dumps(crash, indent=2, sort_keys=True, default=str) + "\n"
     files = ["repro.ps1", "transcript.ps1", "facts.json", *sorted(n for n in texts if n.startswith("events/")),
              "junit.xml"]
     texts["feedback.md"] = render_feedback(host, tests, run, files)

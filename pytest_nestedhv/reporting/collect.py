@@ -30,6 +30,7 @@ class WorkerState:
     sent_info: dict[str, str] = dataclasses.field(default_factory=dict)
     info_seen: dict[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)  # label -> identities sent
     sent_phases: dict[str, int] = dataclasses.field(default_factory=dict)
+    sent_crashes: dict[str, int] = dataclasses.field(default_factory=dict)  # label -> host outages sent
     sent_events: set[str] = dataclasses.field(default_factory=set)  # tests whose events were sent
 
 
@@ -111,8 +112,23 @@ def _info(host: HostEvidence, mask: SecretMask) -> dict[str, Any]:
     }
 
 
+def _new_crashes(host: HostEvidence, state: WorkerState, mask: SecretMask) -> list[dict[str, Any]]:
+    """The host outages recorded since the last payload (hyperv.crash.HostCrash.to_dict()); marks them sent."""
+    sent = state.sent_crashes.get(host.label, 0)
+    state.sent_crashes[host.label] = len(host.crashes)
+    return [jsonable(c, mask) for c in host.crashes[sent:]]
+
+
+def pending_crashes(config: pytest.Config, state: WorkerState, mask: SecretMask) -> dict[str, list[dict[str, Any]]]:
+    """Host outages no report carried yet (a host that never came back ended the run inside a test)."""
+    out = {label: _new_crashes(host, state, mask) for label, host in config.stash.get(HOSTS_KEY, {}).items()}
+    return {label: crashes for label, crashes in out.items() if crashes}
+
+
 def _drain(host: HostEvidence, state: WorkerState, mask: SecretMask, test: str, when: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if crashes := _new_crashes(host, state, mask):
+        out["crashes"] = crashes
     # facts are frozen values: the same objects need no second look (this runs three times a test)
     seen = (id(host.facts), id(host.vm), id(host.guest), host.guest_user, host.description, host.spec)
     if state.info_seen.get(host.label) != seen:

@@ -21,7 +21,7 @@ import pytest
 from ..remote.secrets import SecretMask
 from . import history_store
 from .aggregate import RunCollector
-from .collect import PAYLOAD_ATTR, WorkerState, build_payload, finding_of, set_junit_properties
+from .collect import PAYLOAD_ATTR, WorkerState, build_payload, finding_of, pending_crashes, set_junit_properties
 from .history_view import DEFAULT_SLOWDOWN_FACTOR
 from .html import environment, report_title, summary, test_extra
 from .junit import host_properties, run_properties
@@ -185,6 +185,9 @@ class ReportingPlugin:
         if self.collector is None:
             return
         interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED) or bool(session.shouldstop)
+        # a host that never came back ended the run inside a test: no report carried its record
+        for label, crashes in pending_crashes(self.config, self.state, self.mask).items():
+            self.collector.run.host(label).crashes += crashes
         run = self.collector.finish(int(exitstatus), interrupted)
         try:
             self.written = write_reports(run, self.root, self.mask, history=self.history, report=self._html_path(),

@@ -79,6 +79,7 @@ class HostRecord:
     phases: list[PhaseRecord] = dataclasses.field(default_factory=list)
     entries: list[EntryRecord] = dataclasses.field(default_factory=list)
     events: list[EventRecord] = dataclasses.field(default_factory=list)
+    crashes: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # hyperv.crash.HostCrash.to_dict()
 
     @property
     def build_text(self) -> str:

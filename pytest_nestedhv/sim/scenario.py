@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
+# lab steps (names shared with the plugin as constants) during which [faults] host_restart_at can restart the host
+RESTART_POINTS = ("l1-created", "l1-booted", "hyperv-installed", "guest-rebooted", "l2-booted")
 
 
 class ScenarioError(ValueError):
@@ -53,6 +55,8 @@ class HostSpec:
     # false: the prompt that runs PowerShell is not elevated and the user is not in "Hyper-V
     # Administrators": every Hyper-V cmdlet on the host answers with Windows' permission error
     elevated: bool = True
+    # modelled seconds from a crash or restart of the host until WinRM answers again
+    reboot_seconds: float = dataclasses.field(default=240.0, metadata=_range(0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +77,9 @@ class GuestSpec:
 
 @dataclasses.dataclass(frozen=True)
 class NestedSpec:
+    # host-bugcheck: starting an L2 bugchecks the physical host (it reboots, every VM comes back Off)
     boot: str = dataclasses.field(default="ok", metadata=_choice("ok", "crash", "hang", "host-bugcheck"))
     crash_after_seconds: float = dataclasses.field(default=20.0, metadata=_range(0))
-    # host-bugcheck: modelled seconds from the bugcheck until the host answers again
-    host_reboot_seconds: float = dataclasses.field(default=180.0, metadata=_range(0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +108,9 @@ class FaultSpec:
     ignore_expose_extensions: bool = False
     refuse_nested_checkpoint: bool = False
     accept_memory_change_while_running: bool = False
+    # the host restarts once, during this lab step (the points are in sim/model/outage.py); "" never
+    host_restart_at: str = dataclasses.field(default="", metadata=_choice("", *RESTART_POINTS))
+    host_restart_kind: str = dataclasses.field(default="unexpected", metadata=_choice("unexpected", "planned"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -186,6 +186,11 @@ def test_a_saved_l2_without_an_os_does_not_crash_while_saved() -> None:
     ("[faults]\naccept_toggle_while_running = 1\n", "[faults] accept_toggle_while_running: expected bool"),
     ("[faults]\nignore_expose_extensions = 'yes'\n", "[faults] ignore_expose_extensions: expected bool"),
     ("[guest]\nhyperv_install = 'no_tools'\n", "[guest] hyperv_install: expected one of 'ok', 'fail', 'no-tools'"),
+    # host outages (tests/sim/test_host_outage.py)
+    ("[nested]\nboot = 'bugcheck'\n", "[nested] boot: expected one of 'ok', 'crash', 'hang', 'host-bugcheck'"),
+    ("[faults]\nhost_restart_at = 'install'\n", "[faults] host_restart_at: expected one of '', 'l1-created'"),
+    ("[faults]\nhost_restart_kind = 'clean'\n", "[faults] host_restart_kind: expected one of 'unexpected', 'planned'"),
+    ("[host]\nreboot_seconds = -1\n", "[host] reboot_seconds: must be >= 0"),
 ])
 def test_new_keys_are_validated(tmp_path: Path, text: str, fragment: str) -> None:
     path = tmp_path / "bad.toml"

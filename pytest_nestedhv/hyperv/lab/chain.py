@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...remote.errors import RemoteError
+from ...remote.errors import HostUnreachable, RemoteError
 from .. import requirements as req
 from ..facts import GuestFacts, HostFacts, VMFacts
 from ..names import RunNames
@@ -92,9 +92,13 @@ class Phase:
 
 
 Action = Callable[[], dict[str, Any] | None]
+# a host that went away under a step (hyperv/recovery.py): waits for it and returns the crash record
+# (hyperv.crash.HostCrash), or raises HostGone when it stays away
+OnHostLost = Callable[[str, Exception], Any]
+LostHandler = Callable[[Step, HostUnreachable], StepOutcome]
 
 
-def _measure(step: Step, action: Action, ops: Ops) -> tuple[StepOutcome, Phase]:
+def _measure(step: Step, action: Action, ops: Ops, on_lost: LostHandler | None = None) -> tuple[StepOutcome, Phase]:
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     log.info("lab step %s: start", step)
@@ -107,6 +111,10 @@ def _measure(step: Step, action: Action, ops: Ops) -> tuple[StepOutcome, Phase]:
             outcome = StepOutcome(step.value, False, str(err))
         except RemoteError as err:
             outcome = StepOutcome(step.value, False, str(err), err.fqid or None)
+        except HostUnreachable as lost:
+            if on_lost is None:
+                raise
+            outcome = on_lost(step, lost)  # the wait for the host counts in the step's time
     duration = time.monotonic() - t0
     if outcome.ok:
         log.info("lab step %s: done in %.1f s", step, duration)
@@ -139,6 +147,10 @@ class Lab:
         self._branches: dict[Step, _Branch] = {}
         self._branch_cancel = threading.Event()
         self._lock = threading.Lock()
+        # host crash: called when the host stops answering mid-step; once it is back, that step
+        # fails with the crash and nothing more runs on this host
+        self.on_host_lost: OnHostLost | None = None
+        self.host_crash: Any = None  # hyperv.crash.HostCrash
 
     # ------------------------------------------------------------ what the steps built and saw
 
@@ -184,6 +196,8 @@ class Lab:
         for needed in step.path():
             if needed == step and (why_not := self.not_applicable(step)):
                 return StepOutcome(step.value, False, why_not)  # not run, not recorded: nothing failed
+            if needed not in self.outcomes and needed not in self._branches and self.host_crash is not None:
+                raise LabBlocked(f"lab step '{self.host_crash.step}' failed: {self.host_crash.message()}")
             outcome = self._outcome(needed)
             if not outcome.ok and needed != step:
                 raise LabBlocked(f"lab step '{needed}' failed: {outcome.error}")
@@ -231,11 +245,20 @@ class Lab:
             return known
         if step in self._branches:
             return self._join(step)
-        outcome, phase = _measure(step, self._actions(self.ops)[step], self.ops)
+        outcome, phase = _measure(step, self._actions(self.ops)[step], self.ops, self._host_lost)
         self._record(outcome, phase, step)
         if outcome.ok:
             self._start_branches()
         return outcome
+
+    def _host_lost(self, step: Step, lost: HostUnreachable) -> StepOutcome:
+        """The host went away under ``step`` (in the main chain): wait for it and fail the step with
+        what its log says; without a recovery hook the loss propagates."""
+        if self.on_host_lost is None:
+            raise lost
+        self.host_crash = self.on_host_lost(step.value, lost)  # HostGone if it stays away
+        return StepOutcome(step.value, False, self.host_crash.message(), req.HOST_CRASH_FQID,
+                           {"host_crash": self.host_crash.to_dict()})
 
     def _record(self, outcome: StepOutcome, phase: Phase, step: Step) -> None:
         with self._lock:
@@ -272,6 +295,8 @@ class Lab:
         except Exception as err:  # noqa: BLE001 - a lost connection or a bug: the step failed, with why
             message = f"{type(err).__name__}: {err}" if not isinstance(err, concurrent.futures.TimeoutError) \
                 else "did not stop in time at the end of the run"
+            if isinstance(err, HostUnreachable) and self.host_crash is not None:
+                message = self.host_crash.message()  # the branch went down with the host
             log.error("lab step %s (background): %s", step, message, exc_info=err)
             outcome = StepOutcome(step.value, False, message)
             phase = Phase(step.value, datetime.datetime.now(datetime.timezone.utc), 0.0, False, message)

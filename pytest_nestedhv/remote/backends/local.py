@@ -336,6 +336,11 @@ class StdioConnector:
     def pool_gone(exc: BaseException) -> bool:
         return False
 
+    @staticmethod
+    def host_gone(exc: BaseException) -> bool:
+        # this machine cannot reboot under a run; a child that died is HostLost, raised by the pool
+        return False
+
 
 class LocalBackend:
     """This machine: no host account; guest credentials, images and switch from the Settings as for WinRM."""

@@ -60,6 +60,16 @@ def dropped(exc: BaseException) -> bool:
                          "ChunkedEncodingError", "IncompleteRead"})
 
 
+def host_gone(exc: BaseException) -> bool:
+    """What a host that crashed or is rebooting looks like: the connection reset, refused, dropped or
+    timed out. Not: a TLS or credential problem, an unknown name, or an error record (the host answered)."""
+    names = {cls.__name__ for e in exception_chain(exc) for cls in type(e).__mro__}
+    if names & {"SSLError", "AuthenticationError", "NameResolutionError", "gaierror", "WSManFaultError"}:
+        return False
+    return is_transient(exc) or bool(names & {"ConnectionRefusedError", "NewConnectionError", "ConnectTimeout",
+                                              "ReadTimeout", "TimeoutError"})
+
+
 def pool_gone(exc: BaseException) -> bool:
     for e in exception_chain(exc):
         if type(e).__name__ == "WSManFaultError" and getattr(e, "code", None) in _POOL_GONE_CODES:
@@ -89,6 +99,7 @@ class WinRMConnector:
     is_transient = staticmethod(is_transient)
     dropped = staticmethod(dropped)
     pool_gone = staticmethod(pool_gone)
+    host_gone = staticmethod(host_gone)
 
     def open(self) -> _Pool:
         from pypsrp.powershell import RunspacePool

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..model import lifecycle, rules
+from ..model import lifecycle, outage, rules
 from ..model.state import VM, DiskFile, HardDisk, Node
 from ..model.world import new_vm
 from ..powershell.cmdlet import Call, Impl
@@ -40,6 +40,8 @@ def new_vm_cmdlet(call: Call) -> Iterator[Any]:
     p = call.params
     with world.lock:
         t = now(call)
+        if node.depth == 0:
+            outage.maybe_restart(world, "l1-created", t)
         version = str(p["Version"]) if p.get("Version") is not None else rules.default_version(node.os.build)
         if version not in rules.supported_versions(node.os.build):
             # assumption: the text for an unsupported -Version

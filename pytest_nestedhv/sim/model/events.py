@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from .state import VM, EventRecord, Node
 
@@ -13,16 +12,6 @@ WORKER_PROVIDER = "Microsoft-Windows-Hyper-V-Worker"
 VMMS_LOG = "Microsoft-Windows-Hyper-V-VMMS-Admin"
 VMMS_PROVIDER = "Microsoft-Windows-Hyper-V-VMMS"
 
-WER_PROVIDER = "Microsoft-Windows-WER-SystemErrorReporting"
-KERNEL_POWER_PROVIDER = "Microsoft-Windows-Kernel-Power"
-EVENTLOG_PROVIDER = "EventLog"
-# what a host stopped by a nested guest shows: HYPERVISOR_ERROR, with the hypervisor's own parameters
-HOST_BUGCHECK_CODE = 0x00020001
-HOST_BUGCHECK_PARAMETERS = (0x11, 0x3A, 0x2, 0x0)
-HOST_DUMP_PATH = "C:\\Windows\\MEMORY.DMP"
-LRM = "\u200e"  # the left-to-right mark Windows puts before each part of a date in 6008
-
-LEVEL_CRITICAL = 1
 LEVEL_ERROR = 2
 LEVEL_WARNING = 3
 LEVEL_INFO = 4
@@ -47,24 +36,6 @@ def hypervisor_launch_failed(node: Node, when: dt.datetime) -> None:
     else:
         write(node, when, SYSTEM, HYPERVISOR_PROVIDER, 41, LEVEL_ERROR,
               "Hypervisor launch failed; Either VMX not present or not enabled in BIOS.")
-
-
-def host_rebooted_from_bugcheck(node: Node, crashed: dt.datetime, up: dt.datetime) -> None:
-    """What the System log holds after the reboot: Kernel-Power 41, EventLog 6008 and the WER 1001
-    bugcheck report, with Windows' texts (the sim's host clock is UTC)."""
-    write(node, up, SYSTEM, KERNEL_POWER_PROVIDER, 41, LEVEL_CRITICAL,
-          "The system has rebooted without cleanly shutting down first. This error could be caused if the system "
-          "stopped responding, crashed, or lost power unexpectedly.")
-    hour = crashed.hour % 12 or 12
-    clock = f"{hour}:{crashed:%M:%S} {'AM' if crashed.hour < 12 else 'PM'}"
-    date = f"{LRM}{crashed.month}/{LRM}{crashed.day}/{LRM}{crashed.year}"
-    write(node, up, SYSTEM, EVENTLOG_PROVIDER, 6008, LEVEL_ERROR,
-          f"The previous system shutdown at {clock} on {date} was unexpected.")
-    params = ", ".join(f"0x{p:016x}" for p in HOST_BUGCHECK_PARAMETERS)
-    report = uuid.uuid5(uuid.NAMESPACE_URL, f"{node.os.computer_name}/{crashed.isoformat()}")
-    write(node, up, SYSTEM, WER_PROVIDER, 1001, LEVEL_ERROR,
-          f"The computer has rebooted from a bugcheck.  The bugcheck was: 0x{HOST_BUGCHECK_CODE:08x} ({params}). "
-          f"A dump was saved in: {HOST_DUMP_PATH}. Report Id: {report}.")
 
 
 def vm_started(node: Node, vm: VM, when: dt.datetime) -> None:

@@ -11,7 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from ..powershell.errors import PSError
-from . import events, rules
+from . import events, outage, rules
 from .state import VM, Node, OSFacts
 
 if TYPE_CHECKING:
@@ -22,9 +22,6 @@ HYPERV_ROLE = "Hyper-V"
 
 def refresh(world: World, node: Node, now: dt.datetime) -> None:
     """Apply every transition due by ``now`` on ``node`` and, recursively, in its guests."""
-    if node.bugcheck_due is not None and node.bugcheck_due <= now:
-        host_bugcheck(world, node, node.bugcheck_due)
-        return
     for vm in list(node.vms):
         if vm.crash_due is not None and vm.crash_due <= now:
             when = vm.crash_due
@@ -41,7 +38,7 @@ def refresh(world: World, node: Node, now: dt.datetime) -> None:
 
 def next_due(node: Node) -> dt.datetime | None:
     """The earliest pending transition on ``node`` or below it."""
-    dues: list[dt.datetime] = [node.bugcheck_due] if node.bugcheck_due is not None else []
+    dues: list[dt.datetime] = []
     for vm in node.vms:
         dues += [d for d in (vm.boot_due, vm.crash_due) if d is not None]
         if vm.guest is not None and (d := next_due(vm.guest)) is not None:
@@ -84,12 +81,15 @@ def start(world: World, node: Node, vm: VM, now: dt.datetime, command: str = "St
     """Off or Saved -> Running; raises PSError (non-terminating) with the real texts on refusal."""
     if vm.state == "Running":
         return
+    outage.maybe_restart(world, "l1-booted" if node.depth == 0 else "l2-booted", now)
     if not node.hypervisor_running:
         fail_start(node, vm, now, f"Failed to start the virtual machine '{vm.name}' because one of the Hyper-V "
                                   "components is not running.", command)
     refusal = rules.start_refusal(node, vm)
     if refusal is not None:
         fail_start(node, vm, now, refusal, command)
+    if node.depth >= 1 and world.nested.boot == "host-bugcheck":
+        raise outage.crash(world, now, "bugcheck")  # the L2's start takes the physical host down with it
     resumed = vm.state == "Saved"
     vm.state, vm.state_since, vm.started_at = "Running", now, now
     vm.last_off_reason = ""
@@ -112,8 +112,6 @@ def schedule_firmware(world: World, vm: VM, now: dt.datetime) -> None:
     vm.hangs = world.nested.boot == "hang"
     if world.nested.boot == "crash":
         vm.crash_due = now + dt.timedelta(seconds=world.nested.crash_after_seconds)
-    elif world.nested.boot == "host-bugcheck":
-        schedule_host_bugcheck(world, now)
 
 
 def schedule_boot(world: World, node: Node, vm: VM, now: dt.datetime) -> None:
@@ -129,47 +127,6 @@ def schedule_boot(world: World, node: Node, vm: VM, now: dt.datetime) -> None:
         vm.hangs = True
     else:
         vm.boot_due = now + dt.timedelta(seconds=world.guest_image.boot_seconds)
-        if behaviour == "host-bugcheck":
-            schedule_host_bugcheck(world, now)
-
-
-def schedule_host_bugcheck(world: World, now: dt.datetime) -> None:
-    """An L2 starting takes the physical host down ([nested] boot = "host-bugcheck")."""
-    host = world.host
-    if host.bugcheck_due is None:
-        host.bugcheck_due = now + dt.timedelta(seconds=world.nested.crash_after_seconds)
-
-
-def host_bugcheck(world: World, host: Node, when: dt.datetime) -> None:
-    """The host stops with a bugcheck, reboots for ``host_reboot_seconds`` and comes back with every
-    VM that was running Off (no shutdown events: nothing ran to write them), the reboot's events in
-    its System log and a new LastBootUpTime. Clients see their connections cut until then."""
-    up = when + dt.timedelta(seconds=world.nested.host_reboot_seconds)
-    for vm in host.vms:
-        power_lost(world, vm, when)
-    host.bugcheck_due = None
-    host.down_until = up
-    host.last_boot, host.boot_count = up, host.boot_count + 1
-    host.hypervisor_running = host.has_feature(HYPERV_ROLE) and host.hypervisor_launch
-    events.host_rebooted_from_bugcheck(host, when, up)
-    if host.hypervisor_running:
-        events.hypervisor_started(host, up)
-    world.host_crashed()
-
-
-def power_lost(world: World, vm: VM, when: dt.datetime) -> None:
-    """The VM's host died: a running VM is Off, and so is everything inside it; a Saved one stays Saved."""
-    if vm.state == "Off" or vm.state == "Saved":
-        return
-    vm.state, vm.state_since, vm.started_at = "Off", when, None
-    vm.boot_due = vm.crash_due = None
-    vm.hangs = False
-    vm.last_off_reason = "The host restarted unexpectedly."
-    if vm.guest is not None:
-        vm.guest.booted = False
-        vm.guest.hypervisor_running = False
-        for inner in vm.guest.vms:
-            power_lost(world, inner, when)
 
 
 def fail_start(node: Node, vm: VM, now: dt.datetime, message: str, command: str) -> None:
@@ -238,6 +195,7 @@ def remove_saved_state(world: World, node: Node, vm: VM, now: dt.datetime) -> No
 def reboot_guest(world: World, node: Node, vm: VM, now: dt.datetime) -> None:
     """Restart-Computer inside the guest: it goes down at once and boots again."""
     assert vm.guest is not None
+    outage.maybe_restart(world, "guest-rebooted", now)
     shut_down_guest(world, vm.guest, now)
     schedule_boot(world, node, vm, now)
 

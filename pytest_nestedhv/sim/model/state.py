@@ -182,8 +182,6 @@ class Node:
     booted: bool = True  # a guest is up (PowerShell Direct answers); the host always is
     last_boot: dt.datetime | None = None
     boot_count: int = 1
-    bugcheck_due: dt.datetime | None = None  # the host bugchecks then ([nested] boot = "host-bugcheck")
-    down_until: dt.datetime | None = None  # rebooting after a bugcheck: it answers nothing before then
     files: list[DiskFile] = dataclasses.field(default_factory=list)
     vms: list[VM] = dataclasses.field(default_factory=list)
     switches: list[Switch] = dataclasses.field(default_factory=list)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..powershell.errors import PSError
 from ..scenario import Scenario, VMSpec
-from . import events, lifecycle, persist, rules, state
+from . import events, lifecycle, outage, persist, rules, state
 from .clock import Clock, utc_now
 from .state import VM, DiskFile, HardDisk, NetAdapter, Node, OSFacts, Secret, Snapshot, Switch
 
@@ -42,7 +42,6 @@ class GuestImage:
 class NestedBehaviour:
     boot: str = "ok"  # "ok" | "crash" | "hang" | "host-bugcheck"
     crash_after_seconds: float = 20.0
-    host_reboot_seconds: float = 180.0
 
 
 @dataclasses.dataclass
@@ -54,6 +53,9 @@ class Faults:
     ignore_expose_extensions: bool = False  # regression: L1s get VT-x/AMD-V whether or not it is exposed
     refuse_nested_checkpoint: bool = False  # regression: Checkpoint-VM of a running L1 fails on a build that allows it
     accept_memory_change_while_running: bool = False  # regression: Set-VMMemory -DynamicMemoryEnabled on a running VM
+    host_reboot_seconds: float = 240.0  # a crashed or restarted host answers again after this long
+    host_restart_at: str = ""  # the lab step during which the host restarts once ("" never)
+    host_restart_kind: str = "unexpected"  # or "planned"
 
 
 class World:
@@ -69,8 +71,8 @@ class World:
         self.changed = threading.Condition(self.lock)
         self.on_change: Callable[[], None] | None = None
         self.waited_s = 0.0  # modelled seconds callers spent blocked in waits (benchmarks' critical path)
-        # called (on a thread of their own) when the host bugchecks: a server drops its connections
-        self.crash_listeners: list[Callable[[], None]] = []
+        self.outage: outage.Outage | None = None  # the host is down (crashed or restarting) until it ends
+        self.last_outage: outage.Outage | None = None
 
     # -- time --
     def now(self) -> dt.datetime:
@@ -80,19 +82,21 @@ class World:
         """Bring every lazy transition up to date; returns the modelled now. Holds the lock."""
         with self.lock:
             now = self.now()
+            if self.outage is not None and now >= self.outage.back_at:
+                outage.come_back(self)
+                self.notify_change()
             before = lifecycle.next_due(self.host)
             lifecycle.refresh(self, self.host, now)
             if before is not None and before <= now:
                 self.notify_change()
             return now
 
-    def host_down(self, now: dt.datetime) -> bool:
-        """The host is rebooting after a bugcheck: it answers nothing."""
-        return self.host.down_until is not None and now < self.host.down_until
-
-    def host_crashed(self) -> None:
-        for listener in list(self.crash_listeners):
-            threading.Thread(target=listener, name="sim-host-crash", daemon=True).start()
+    @property
+    def host_down(self) -> bool:
+        """The host is crashed or restarting: nothing on it answers. Holds the lock. Applies no
+        transition (the server asks all the time; VMs change only when somebody looks)."""
+        with self.lock:
+            return self.outage is not None and self.now() < self.outage.back_at
 
     def notify_change(self) -> None:
         with self.lock:
@@ -218,12 +222,12 @@ class World:
             boot_seconds=g.boot_seconds, hyperv_install=g.hyperv_install,
             hyperv_install_seconds=g.hyperv_install_seconds, base_images=list(g.base_images),
         )
-        world = cls(host, image, NestedBehaviour(scenario.nested.boot, scenario.nested.crash_after_seconds,
-                                                 scenario.nested.host_reboot_seconds),
+        world = cls(host, image, NestedBehaviour(scenario.nested.boot, scenario.nested.crash_after_seconds),
                     Faults(scenario.faults.time_scale, scenario.faults.latency_ms, scenario.faults.drop_rate,
                            scenario.faults.accept_toggle_while_running, scenario.faults.ignore_expose_extensions,
                            scenario.faults.refuse_nested_checkpoint,
-                           scenario.faults.accept_memory_change_while_running),
+                           scenario.faults.accept_memory_change_while_running,
+                           h.reboot_seconds, scenario.faults.host_restart_at, scenario.faults.host_restart_kind),
                     clock, scenario.name)
         for spec in scenario.vms:
             world._add_scenario_vm(spec, boot_time)
@@ -275,6 +279,7 @@ class World:
                 "guest_image": persist.encode(self.guest_image),
                 "nested": persist.encode(self.nested),
                 "faults": persist.encode(self.faults),
+                "outage": persist.encode(self.outage),
             }
 
     def save(self, path: str | Path) -> None:
@@ -291,9 +296,11 @@ class World:
             raise ValueError(f"{path}: not a sim state file (format {data.get('format')!r})")
         ns = {**vars(state), **globals()}
         clock = Clock(origin=dt.datetime.fromisoformat(data["modelled_now"]), time_scale=data["time_scale"])
-        return cls(persist.decode(Node, data["host"], ns), persist.decode(GuestImage, data["guest_image"], ns),
-                   persist.decode(NestedBehaviour, data["nested"], ns), persist.decode(Faults, data["faults"], ns),
-                   clock, data.get("scenario", ""))
+        world = cls(persist.decode(Node, data["host"], ns), persist.decode(GuestImage, data["guest_image"], ns),
+                    persist.decode(NestedBehaviour, data["nested"], ns), persist.decode(Faults, data["faults"], ns),
+                    clock, data.get("scenario", ""))
+        world.outage = persist.decode(outage.Outage, data.get("outage"), ns)
+        return world
 
 
 def new_vm(node: Node, name: str, created: dt.datetime, *, version: str, generation: int, memory_startup: int,

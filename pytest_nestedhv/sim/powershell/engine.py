@@ -54,18 +54,16 @@ class Engine:
         self._scripts = ScriptRunner(self, known_scripts())
         self._place = threading.local()  # set by execute() around each command (pipelines run on threads)
 
-    # -- entry points used by the protocol server ---------------------------------------------------
-    def host_availability(self) -> tuple[bool, int]:
-        """(rebooting after a bugcheck, how many times it has booted): the server answers nothing
-        while it reboots, and forgets its shells once it has."""
-        with self.world.lock:
-            now = self.world.now()
-            due = self.world.host.bugcheck_due
-            if due is not None and due <= now:
-                self.world.refresh()  # only then: other transitions stay lazy, as the cmdlets expect
-            return self.world.host_down(now), self.world.host.boot_count
+    # -- entry point used by the protocol server ---------------------------------------------------
+    def host_down(self) -> bool:
+        """The emulated host is crashed or restarting: the server must not answer (see model/outage.py)."""
+        return bool(getattr(self.world, "host_down", False))  # a world without outages never goes down
 
     def run(self, request: PipelineRequest, sink: PipelineSink, cancel: threading.Event) -> None:
+        if self.host_down():
+            from ..model.outage import HostDown
+
+            raise HostDown("the host is down")
         ctx = Context(world=self.world, node=self.world.host, streams=Streams(sink.error, sink.warning, sink.verbose),
                       cancel=cancel)
         pending = list(request.input) if request.input else None

@@ -50,3 +50,6 @@ def no_permission(command: str, class_name: str, computer_name: str) -> PSError:
                    f"the authorization policy for the computer '{computer_name}'.", category="PermissionDenied",
                    fqid=f"Unspecified,{class_name}", exception_type="Microsoft.HyperV.PowerShell.VirtualizationException",
                    activity=command, terminating=True)
+class Halted(Exception):
+    """The machine running the command went down (a host crash or restart): the command never
+    completes and nothing answers the client."""

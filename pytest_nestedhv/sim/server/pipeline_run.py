@@ -18,7 +18,7 @@ from psrpcore.types import (
     RemoteStreamOptions,
 )
 
-from ..powershell.errors import PSError
+from ..powershell.errors import Halted, PSError
 from ..powershell.request import CommandSpec, PipelineRequest
 from .engine_api import EngineLike
 from .error_records import error_record, informational_record, internal_error
@@ -114,6 +114,8 @@ class PipelineRun:
             engine.run(request, sink, self.cancel)
         except PSError as error:
             self._locked(lambda: self.fail(error))
+        except Halted:
+            log.debug("pipeline %s: the host went down under it", self.command_id)  # nobody will hear an answer
         except Exception as exc:  # any engine bug becomes an error record, never a dead pipeline
             log.exception("engine failed on pipeline %s", self.command_id)
             self._locked(lambda: self.fail(internal_error(exc, self._current)))

@@ -6,7 +6,7 @@ import random
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +18,7 @@ from .users import UserStore
 from .wsman import ShellService
 
 SHUTDOWN_POLL_SECONDS = 0.05  # http.server's default 0.5 s would make every stop slow
+OUTAGE_POLL_SECONDS = 0.02  # how soon a host crash closes the port, and its return opens it again
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +72,12 @@ class SimServer:
         self._httpd: WinRMHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None  # kept after stop(), for messages and tests
-        self._host_boots: int | None = None
-        world = getattr(engine, "world", None)
-        if world is not None and hasattr(world, "crash_listeners"):
-            world.crash_listeners.append(self._host_crashed)
+        # an engine that models the host going down (a crash, a restart) says so through host_down()
+        self._host_down: Callable[[], bool] | None = getattr(engine, "host_down", None)
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.dark = False  # the host is down: the port is closed, nothing answers
+        self.outages = 0
 
     def __repr__(self) -> str:
         return f"SimServer(url={self.url if self._port else None!r}, auth={self.auth_mode.value!r})"
@@ -111,32 +114,23 @@ class SimServer:
                 self.dropped_count += 1
         return drop
 
-    def host_down(self) -> bool:
-        """Whether the emulated host is rebooting (drop the request); once it is back, the shells of
-        before the reboot are gone, as on a real host."""
-        availability = getattr(self.engine, "host_availability", None)
-        if availability is None:
-            return False
-        down, boots = availability()
-        with self._counter_lock:
-            rebooted = self._host_boots is not None and boots != self._host_boots
-            self._host_boots = boots
-        if rebooted:
-            self.shells.drop_all()
-        return bool(down)
-
-    def _host_crashed(self) -> None:
-        """The host bugchecked: every open connection is cut, every shell is gone."""
-        self.shells.drop_all()
-        httpd = self._httpd
-        if httpd is not None:
-            httpd.close_connections()
+    def host_is_down(self) -> bool:
+        """Checked before every answer: a host that went down mid-request never answers it."""
+        return self.dark or (self._host_down is not None and self._host_down())
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> SimServer:
         if self._httpd is not None:
             return self
-        self._httpd = WinRMHTTPServer((self.host, self._requested_port), self, self.tls.context if self.tls else None)
+        self._listen()
+        if self._host_down is not None and self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name=f"sim-outages-{self.port}", daemon=True)
+            self._watcher.start()
+        return self
+
+    def _listen(self) -> None:
+        self._httpd = WinRMHTTPServer((self.host, self._port or self._requested_port), self,
+                                      self.tls.context if self.tls else None)
         self._port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -145,20 +139,41 @@ class SimServer:
             daemon=True,
         )
         self._thread.start()
-        return self
 
-    def stop(self) -> None:
+    def _close(self) -> None:
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
             self.shells.stop()
             httpd.close_connections()
-            world = getattr(self.engine, "world", None)
-            if world is not None and self._host_crashed in getattr(world, "crash_listeners", []):
-                world.crash_listeners.remove(self._host_crashed)
             if self._thread is not None:
                 self._thread.join(timeout=1)
+
+    def _watch(self) -> None:
+        """While the host is down the port is closed (connections refused) and every open connection
+        is reset; when it is back it listens again on the same port, with no shells: a reboot ends them."""
+        assert self._host_down is not None
+        while not self._stopping.wait(OUTAGE_POLL_SECONDS):
+            down = self._host_down()
+            if down and not self.dark:
+                self._close()  # answers were already refused (host_is_down); now the port closes too
+                self.shells = ShellService(self.engine)
+                self.outages += 1
+                self.dark = True
+            elif not down and self.dark:
+                try:
+                    self._listen()
+                except OSError:  # the port is still held by the kernel: try again at the next poll
+                    continue
+                self.dark = False
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=1)
+            self._watcher = None
+        self._close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> SimServer:

@@ -92,6 +92,9 @@ class WinRMHandler(BaseHTTPRequestHandler):
     # --- plumbing -------------------------------------------------------------------------
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         sim = self.server.sim
+        if sim.host_is_down():
+            self._drop()  # the host went down while serving this request: it never answers
+            return
         if sim.faults.latency_ms > 0:
             time.sleep(sim.faults.latency_ms / 1000.0)
         lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
@@ -139,7 +142,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
         sim = self.server.sim
         sim.count_request()
         body = self._read_body()
-        if sim.host_down() or sim.should_drop():
+        if sim.should_drop():
             self._drop()
             return
         result = self.auth.check(self.headers.get("Authorization"))

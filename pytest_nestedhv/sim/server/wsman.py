@@ -65,14 +65,6 @@ class ShellService:
         for shell in shells:
             shell.abort_waits()
 
-    def drop_all(self) -> None:
-        """The machine restarted: every shell and its running pipelines are gone."""
-        with self._lock:
-            shells = list(self._shells.values())
-            self._shells.clear()
-        for shell in shells:
-            shell.close()
-
     def handle(self, request: SoapRequest, caller: Caller) -> bytes:
         action = request.action
         handlers = {

@@ -1,0 +1,99 @@
+"""The shipped suite against a host that goes away mid-run (issue 10, host crash), via pytester.
+
+sim:host-bugcheck: the L2's start bugchecks the host; the run waits, reads why, fails that step
+with the bugcheck, blocks what follows, cleans up after the reboot and names the bugcheck in the
+feedback bundle. A restart during the Hyper-V install fails that step, naming the restart. A
+host that never comes back ends the run in one line, with the reports written.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pytest_nestedhv.hyperv.requirements import HOST_CRASH_REMEDY, IDS
+
+from .suite_runner import run_suite
+
+BUGCHECK = ("host bugchecked 0x00020001 (0x0000000000000011, 0x0000000000000000, 0x0000000000000000, "
+            "0x0000000000000000) during l2-booted; dump: C:\\Windows\\MEMORY.DMP")
+
+
+def _bundle(pytester: pytest.Pytester, label: str) -> Path:
+    return pytester.path / "reports" / "feedback" / label
+
+
+def test_host_bugcheck_fails_the_l2_boot_and_blocks_the_rest(pytester: pytest.Pytester) -> None:
+    run = run_suite(pytester, "--nested-host=sim:host-bugcheck")
+    assert run.ret == 1
+    assert run.failed() == {"nested.boot"}
+    boot = run.cases["nested.boot"].message
+    assert BUGCHECK in boot and HOST_CRASH_REMEDY in boot
+    # what comes after the crashed step is blocked by it, never run against the rebooted host; the
+    # negative probe ran beside the L1's boot and install, long before the L2 started
+    assert run.skipped() == {"nested.network"}
+    for rid in run.skipped():
+        assert f"lab step 'l2-booted' failed: {BUGCHECK}" in run.cases[rid].message
+    assert {rid for rid, c in run.cases.items() if c.outcome == "passed"} == set(IDS) - {
+        "nested.boot", "nested.network"}
+    # progress while waiting, on the terminal
+    assert "host not answering for" in run.stdout and "host answers again after" in run.stdout
+    bundle = _bundle(pytester, "sim-host-bugcheck")
+    title = (bundle / "feedback.md").read_text("utf-8").splitlines()[0]
+    assert title.startswith("# Nested virtualization: host bugcheck 0x00020001 HYPERVISOR_ERROR during lab step l2-booted on ")
+    crash = json.loads((bundle / "events" / "host-crash.json").read_text("utf-8"))
+    assert crash["kind"] == "bugcheck" and crash["step"] == "l2-booted" and crash["message"] == BUGCHECK
+    assert crash["bugcheck"]["code"] == "0x00020001" and crash["bugcheck"]["dump_path"] == "C:\\Windows\\MEMORY.DMP"
+    assert {"bugcheck", "kernel-power", "unexpected-shutdown"} <= set(crash["event_kinds"])
+    assert crash["boot_time"] and crash["downtime_s"] > 0
+    # everything the run created is removed after the reboot
+    transcript = (bundle / "transcript.ps1").read_text("utf-8")
+    crashed_at = re.search(r"Start-VM -Name 'nestedhv-\w+-l2'", transcript)  # the L2's start, in the guest
+    assert crashed_at is not None
+    after = transcript[crashed_at.end():]
+    assert "Get-WinEvent -FilterHashtable @{'LogName' = 'System'; 'Id' = @(1001, 41, 6008, 1074)}" in after
+    assert re.search(r"Remove-VM -Name 'nestedhv-\w+-l1' -Force", after)
+
+
+def test_a_restart_during_the_install_is_named_and_blocks_the_rest(pytester: pytest.Pytester) -> None:
+    scenario = pytester.path / "restart-install.toml"
+    scenario.write_text('description = "the host restarts during the install"\n'
+                        '[guest]\nadmin_password = "Sim-Guest-Passw0rd!"\n'
+                        '[faults]\nhost_restart_at = "hyperv-installed"\n', encoding="utf-8")
+    run = run_suite(pytester, f"--nested-host=sim:{scenario}")
+    assert run.ret == 1
+    assert run.failed() == {"guest.hyperv-install"}
+    message = run.cases["guest.hyperv-install"].message
+    assert "found host restarted unexpectedly during hyperv-installed (the previous shutdown at " in message
+    assert HOST_CRASH_REMEDY in message
+    later = {"guest.hypervisor", "nested.create", "nested.boot", "nested.network"}
+    assert run.skipped() == later
+    assert run.cases["negative.no-extensions"].outcome == "passed"  # refused beside the L1, before the restart
+    assert all("lab step 'hyperv-installed' failed: host restarted unexpectedly" in run.cases[r].message for r in later)
+    crash = json.loads((_bundle(pytester, "sim-restart-install") / "events" / "host-crash.json").read_text("utf-8"))
+    assert crash["kind"] == "unexpected" and crash["bugcheck"] is None
+
+
+def test_a_host_that_never_comes_back_ends_the_run_in_one_line(pytester: pytest.Pytester) -> None:
+    scenario = pytester.path / "gone.toml"
+    scenario.write_text('description = "the host never comes back"\n[host]\nreboot_seconds = 1000000\n'
+                        '[guest]\nadmin_password = "Sim-Guest-Passw0rd!"\n[nested]\nboot = "host-bugcheck"\n',
+                        encoding="utf-8")
+    run = run_suite(pytester, f"--nested-host=sim:{scenario}", "--nested-host-reboot-timeout=2")
+    assert run.ret == int(pytest.ExitCode.INTERRUPTED)
+    said = "the host stopped answering and did not come back within 2 s (--nested-host-reboot-timeout)"
+    stopped = [line for line in run.stdout.splitlines() if "Interrupted: " in line]
+    assert len(stopped) == 1 and said in stopped[0] and "Traceback" not in run.stdout + run.stderr
+    # the check that was waiting fails saying so; nothing runs after it
+    assert run.failed() == {"nested.boot"} and said in run.cases["nested.boot"].message
+    assert not {"nested.network", "negative.no-extensions"} & set(run.cases)
+    assert "cleanup skipped" in run.stdout  # nothing can be removed from a host that is not there
+    bundle = _bundle(pytester, "sim-gone")
+    feedback = (bundle / "feedback.md").read_text("utf-8")
+    assert feedback.startswith("# Nested virtualization: host stopped answering and never came back during lab "
+                               "step l2-booted")
+    assert "The run was interrupted" in feedback
+    assert json.loads((bundle / "events" / "host-crash.json").read_text("utf-8"))["kind"] == "gone"
+    assert (pytester.path / "reports" / "report.html").exists() and (pytester.path / "junit.xml").exists()
