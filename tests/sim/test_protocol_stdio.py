@@ -142,8 +142,12 @@ def test_every_action_is_acknowledged_and_close_ends_the_process(raw, tmp_path: 
 
 def test_a_signal_stops_a_running_pipeline(raw) -> None:  # type: ignore[no-untyped-def]
     client = raw("--scenario", "default")
+    # a wait that lasts: an Off VM never gets a heartbeat (Wait-VM on a VM that does not exist
+    # fails at once, and could end before the Signal arrives)
+    assert not client.invoke("New-VM", Name="lab1", Generation=2, NoVHD=True)[2]
     ps = ClientPowerShell(client.pool)
-    ps.add_command("Wait-VM").add_parameter("Name", "nope").add_parameter("Timeout", 600)
+    ps.add_command("Wait-VM").add_parameter("Name", "lab1").add_parameter("For", "Heartbeat")
+    ps.add_parameter("Timeout", 600)
     client.packet("Command", ps.pipeline_id)
     assert client.read().tag == "CommandAck"
     ps.start()
