@@ -29,7 +29,7 @@ from .hyperv.recovery import HostRecovery
 from .remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError
 from .remote.reconnect import WaitPolicy
 from .hyperv.waits import Progress
-from .plugin import exit_run
+from .plugin import exit_run, stop_for_lost_host
 from .remote.errors import RemoteError
 from .reporting.verdict import notes_for
 
@@ -198,7 +198,7 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
             pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
         except HostGone as err:  # this check fails saying so, the run stops after it, the reports are written
             record_property("severity", "error")
-            request.session.shouldstop = str(err)
+            stop_for_lost_host(request.session, str(err))
             pytest.fail(f"{rid}: {err}", pytrace=False)
         except HostUnreachable as err:  # lost outside a lab step: this check cannot be judged
             record_property("severity", "error")

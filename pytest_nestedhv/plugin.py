@@ -299,6 +299,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # tests that erred because no host was named make a bad-input run, not a failed one
     if session.config.stash.get(_NO_HOST, False) and session.exitstatus == pytest.ExitCode.TESTS_FAILED:
         session.exitstatus = NestedExit.BAD_INPUT
+    # a host that went away mid-run and did not come back: CI tells that from a failed requirement
+    if session.config.stash.get(_HOST_LOST, False):
+        session.exitstatus = NestedExit.HOST_LOST
+
+
+_HOST_LOST = pytest.StashKey[bool]()
+
+
+def stop_for_lost_host(session: pytest.Session, message: str) -> None:
+    """The host is gone for good: no further tests; the run ends with NestedExit.HOST_LOST."""
+    session.config.stash[_HOST_LOST] = True
+    session.shouldstop = message
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -374,7 +386,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if call.excinfo is not None and call.excinfo.errisinstance(HostLost):
         message = state.mask.mask(str(call.excinfo.value))
         report.longrepr = message
-        item.session.shouldstop = message
+        stop_for_lost_host(item.session, message)
     from .reporting.verdict import CHECK_ATTR, NOTES_ATTR, NOTES_KEY, check_of
 
     check = check_of(item, report, _finding(item), state.mask)

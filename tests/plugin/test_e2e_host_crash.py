@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_nestedhv.exitcodes import NestedExit
 from pytest_nestedhv.hyperv.requirements import HOST_CRASH_REMEDY, IDS
 
 from .suite_runner import run_suite
@@ -82,7 +83,7 @@ def test_a_host_that_never_comes_back_ends_the_run_in_one_line(pytester: pytest.
                         '[guest]\nadmin_password = "Sim-Guest-Passw0rd!"\n[nested]\nboot = "host-bugcheck"\n',
                         encoding="utf-8")
     run = run_suite(pytester, f"--nested-host=sim:{scenario}", "--nested-host-reboot-timeout=2")
-    assert run.ret == int(pytest.ExitCode.INTERRUPTED)
+    assert run.ret == NestedExit.HOST_LOST  # README: Exit codes
     said = "the host stopped answering and did not come back within 2 s (--nested-host-reboot-timeout)"
     stopped = [line for line in run.stdout.splitlines() if "Interrupted: " in line]
     assert len(stopped) == 1 and said in stopped[0] and "Traceback" not in run.stdout + run.stderr

@@ -74,6 +74,7 @@ def test_a_powershell_that_dies_mid_run_ends_it_with_one_line_and_is_cleaned_up(
     assert "the run stops here" in message and "Traceback" not in run.stdout
     assert len(run.cases) < len(IDS)  # the run ended there
     assert f"Interrupted: {message}" in run.stdout
+    assert run.ret == NestedExit.HOST_LOST  # README: Exit codes
     assert (pytester.path / "reports" / "report.html").is_file()  # reports written
     # the cleanup started a new PowerShell (beside those the lab's background branches opened),
     # which removed what the run had created
