@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -367,9 +366,11 @@ _NOTES_SENT = pytest.StashKey[str]()
 
 
 def _finding(item: pytest.Item) -> dict[str, Any]:
-    fixtures = sys.modules.get("pytest_nestedhv.fixtures")  # loaded only when the suite's fixtures are
-    key = getattr(fixtures, "FINDING_KEY", None)
-    return dict(item.stash.get(key, {})) if key is not None else {}
+    """The Finding the ``requirement`` fixture handed over for this test (empty: none)."""
+    from .handover import TEST_KEY
+
+    evidence = item.stash.get(TEST_KEY, None)
+    return dict(evidence.finding or {}) if evidence is not None else {}
 
 
 @pytest.hookimpl(wrapper=True)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from pytest_nestedhv.hyperv import requirements as req
+from pytest_nestedhv.hyperv.steps import Step
 from pytest_nestedhv.hyperv.waits import Progress, progress
 from pytest_nestedhv.reporting.verdict import Check, HostNotes, render_verdict
 
@@ -51,8 +51,8 @@ def test_the_long_install_call_shows_progress() -> None:
     session.in_guest = slow_install  # type: ignore[method-assign]
     lines: list[tuple[str, float, float]] = []
     lab = make_lab(session, progress=Progress(lambda *a: lines.append(a), every_s=0.05), install_timeout_s=1200)
-    assert lab.reach(req.STEP_INSTALL).ok
-    install = [line for line in lines if line[0] == req.STEP_INSTALL]
+    assert lab.reach(Step.HYPERV_INSTALLED).ok
+    install = [line for line in lines if line[0] == Step.HYPERV_INSTALLED]
     assert len(install) >= 3 and all(limit == 1200 for _, _, limit in install)
 
 
@@ -106,7 +106,7 @@ def _verdict(stdout: str) -> list[str]:
 def test_run_verdict_on_a_host_without_nesting(pytester: pytest.Pytester) -> None:
     run = run_suite(pytester, "--nested-host=sim:bcd-nested-off")
     verdict = _verdict(run.stdout)
-    assert verdict[0].startswith("nestedhv verdict for sim-bcd-nested-off: 3 failed")
+    assert verdict[0].startswith("nestedhv verdict for sim-bcd-nested-off: 1 failed")
     assert verdict[1].startswith("  root cause: host.bcd: ")
     assert verdict[2].startswith("  fix 1: bcdedit ")
     assert any(line.startswith("  cleaned up: removed nestedhv-") for line in verdict)
@@ -135,7 +135,7 @@ def test_run_verdict_under_xdist_has_every_hosts_cleanup(pytester: pytest.Pytest
     run = run_suite(pytester, "-n", "2", "--nested-host=sim", "--nested-host=sim:bcd-nested-off")
     lines = run.stdout.splitlines()
     for label, first in (("sim", "nestedhv verdict for sim: 22 passed"),
-                         ("sim-bcd-nested-off", "nestedhv verdict for sim-bcd-nested-off: 3 failed")):
+                         ("sim-bcd-nested-off", "nestedhv verdict for sim-bcd-nested-off: 1 failed")):
         start = next(i for i, line in enumerate(lines) if line.startswith(f"nestedhv verdict for {label}:"))
         assert lines[start].startswith(first), lines[start]
         block = []
