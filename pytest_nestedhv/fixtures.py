@@ -18,19 +18,18 @@ from typing import Any
 import pytest
 
 from .exitcodes import NestedExit
+from .handover import TEST_KEY, host_evidence
 from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
-from .handover import TEST_KEY, host_evidence
 from .hyperv.observer import Observer
+from .hyperv.recovery import HostRecovery
 from .hyperv.remedy import Remediation
 from .hyperv.steps import SIDE_BRANCHES, Step
-from .hyperv.recovery import HostRecovery
-from .remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError
-from .remote.reconnect import WaitPolicy
 from .hyperv.waits import Progress
 from .plugin import exit_run, stop_for_lost_host
-from .remote.errors import RemoteError
+from .remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError
+from .remote.reconnect import WaitPolicy
 from .reporting.verdict import notes_for
 
 log = logging.getLogger("pytest_nestedhv.fixtures")

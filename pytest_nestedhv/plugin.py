@@ -17,7 +17,13 @@ import pytest
 
 from .config import AUTHS, KEEP_CHOICES, Settings, settings_from_config
 from .exitcodes import NestedExit
-from .handover import PHASE_REPORTS_KEY, TEST_KEY, TestEvidence, host_evidence, item_failed
+from .handover import (
+    PHASE_REPORTS_KEY,
+    TEST_KEY,
+    TestEvidence,
+    host_evidence,
+    item_failed,
+)
 from .remote.errors import ConnectionFailed, HostLost
 from .secrets import SecretMask, SecretMaskFilter
 
