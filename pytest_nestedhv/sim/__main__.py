@@ -74,10 +74,8 @@ def _elevated(scenario_name: str) -> bool:
     return bool(load_scenario(scenario_name).host.elevated)  # already checked by _load_world
 
 
-def _track_state(world: Any, state_path: Path | None) -> None:
-    """Save now and after every change (nothing without --state)."""
-    if state_path is None:
-        return
+def _track_state(world: Any, state_path: Path) -> None:
+    """Save now and after every change (the WinRM server; stdio processes share a file through SharedHost)."""
 
     def save() -> None:
         world.save(state_path)
