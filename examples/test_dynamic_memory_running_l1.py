@@ -2,7 +2,7 @@
 static memory; the setting can only change while the VM is Off).
 
 Fails on the emulated host ``--nested-host=sim:dynamic-memory-regression`` (the change is accepted):
-"Failed: DID NOT RAISE RemoteError".
+"Failed: DID NOT RAISE ... RemoteError".
 """
 import pytest
 

@@ -89,9 +89,6 @@ def run(pytester: pytest.Pytester, *args: str) -> tuple[Any, dict[str, dict[str,
     sink = pytester.path.parent / f"{pytester.path.name}-secrets.txt"
     sink.write_text("", encoding="utf-8")
     pytester._monkeypatch.setenv("E2E_SECRET_SINK", str(sink))
-    # when these tests themselves run under xdist, the run below must not inherit the worker's identity
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        pytester._monkeypatch.delenv(name, raising=False)
     junit = pytester.path / "junit.xml"
     result = pytester.runpytest_subprocess("suites", f"--junitxml={junit}", "-p", "no:cacheprovider",
                                            "-o", "junit_family=xunit1", *args, timeout=300)

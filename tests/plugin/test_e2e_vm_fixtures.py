@@ -71,8 +71,6 @@ class Run:
 def run_tests(pytester: pytest.Pytester, source: str, *args: str, timeout: float = 300) -> Run:
     pytester.makeconftest(RECORDER)
     pytester.makepyfile(test_user=source)
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        pytester._monkeypatch.delenv(name, raising=False)
     args = args or ("--nested-host=sim",)
     result = pytester.runpytest_subprocess("test_user.py", "-p", "no:cacheprovider", "-p", "no:randomly", *args,
                                            timeout=timeout)
