@@ -89,7 +89,8 @@ def entries_from_suite(suite: ET.Element, base: Path, source: str) -> list[RunEn
                    flight=host_props.flight if host_props else None,
                    branch=host_props.branch if host_props else None,
                    report=_resolve(run.report, base),
-                   bundle=_resolve(host_props.bundle, base) if host_props else None),
+                   bundle=_resolve(host_props.bundle, base) if host_props else None,
+                   crash=host_props.crash if host_props else None),
             rows,
             tuple(StepRow(run.run_id, label, s.step, s.started, s.duration_s, s.ok)
                   for s in (host_props.steps if host_props else ())),

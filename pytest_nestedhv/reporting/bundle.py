@@ -13,7 +13,7 @@ from ..remote.secrets import SecretMask
 from .facts_view import host_rows
 from .junit import render_junit
 from .powershell import render_repro, render_transcript
-from .records import SKIPPED, EventRecord, HostRecord, RunRecord, TestRecord
+from .records import SKIPPED, EventRecord, HostRecord, RunRecord, TestRecord, crash_title
 from .timeline import STEP_LABELS
 
 ATTACHMENTS = {
@@ -47,16 +47,6 @@ def event_groups(events: Sequence[EventRecord]) -> dict[str, list[dict[str, Any]
         name = f"{event.machine}-{event.log}".replace(":", "-").replace("/", "-").replace("\\", "-")
         groups.setdefault(name, []).append(dataclasses.asdict(event))
     return groups
-
-
-def crash_title(crash: dict[str, Any]) -> str:
-    """"host bugcheck 0x00020001 HYPERVISOR_ERROR during lab step l2-booted" from a host-crash record."""
-    bugcheck = crash.get("bugcheck") or {}
-    what = {"bugcheck": f"host bugcheck {bugcheck.get('code', '')} {bugcheck.get('name') or ''}".rstrip(),
-            "unexpected": "host restarted unexpectedly", "planned": "host restarted",
-            "gone": "host stopped answering and never came back"}.get(
-        str(crash.get("kind")), "host stopped answering")
-    return f"{what} during lab step {crash.get('step', '?')}"
 
 
 def _crash_section(crashes: Sequence[dict[str, Any]]) -> list[str]:

@@ -24,6 +24,7 @@ td.skipped { background: #eeeeee; } td.none { background: #fff; color: #999; }
 td.slow { background: #ffe082; font-weight: bold; }
 .run { display: block; white-space: nowrap; } .date, .meta { color: #555; font-size: 11px; }
 .flaky { color: #8e24aa; font-weight: bold; }
+.crash { color: #b71c1c; font-weight: bold; }
 """
 
 
@@ -78,6 +79,8 @@ def _run_cell(run: RunOutcome, base: Path | None, owned: dict[str, str]) -> str:
     text = escape(run.outcome)
     link = f'<a href="{escape(report)}">{text}</a>' if report else text
     extra = f' <a class="bundle" href="{escape(bundle)}">bundle</a>' if bundle else ""
+    if run.crash:
+        extra += f' <span class="crash" title="{escape(run.crash, quote=True)}">host crash</span>'
     return (f'<span class="run" data-run="{escape(run.run_id)}" title="{title}">{link}{extra} '
             f'<span class="date">{escape(_date(run.started))}</span></span>')
 
@@ -186,6 +189,9 @@ def render_history_html(history: History, *, title: str = "pytest-nestedhv histo
                     ("host", "requirement", "broke in", "fixed in", "last passed before"),
                     [(t.host, t.key, w.broke, w.fixed or "still failing", w.after or "-")
                      for t in tests for w in t.regressions])
+    parts += _table("crashes", "Host crashes", ("host", "build", "run", "started", "what happened"),
+                    [(r.host, r.build_text, r.run_id, _date(r.started), r.crash)
+                     for host in hosts for r in host_runs(history, host) if r.crash])
     parts += _table("flaky", "Flaky (one build, different outcomes)",
                     ("host", "requirement", "build", "outcomes of its runs"),
                     [(t.host, t.key, r.build_text, ", ".join(f"{o.outcome} ({o.run_id})" for o in r.runs))

@@ -5,7 +5,7 @@ program's database, a corrupt file, a text file) is refused with a one-line Hist
 and left as it is. An absent or empty file becomes a new history.
 
 Schema 1 (v0.1) had only ``results``. Schema 2 adds ``runs`` (one row per run and host: build,
-flight, date, report paths) and ``steps`` (lab step durations). A schema-1 file is read as it
+flight, date, report paths, a host crash) and ``steps`` (lab step durations). A schema-1 file is read as it
 is, and upgraded in place the first time something is appended to it (``Appended.note`` says so
 in one line). A run is stored once: appending a run id already present for that host adds nothing.
 """
@@ -46,6 +46,7 @@ CREATE TABLE runs (
     branch TEXT,
     report TEXT,
     bundle TEXT,
+    crash TEXT,
     UNIQUE (run_id, host)
 );
 CREATE TABLE steps (
@@ -119,6 +120,7 @@ class RunRow(_OnABuild):
     branch: str | None = None  # the build's branch from BuildLabEx
     report: str | None = None
     bundle: str | None = None
+    crash: str | None = None  # the host went down under the run: "host bugcheck 0x... during lab step ..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,8 +235,8 @@ def append(path: Path, entries: Iterable[RunEntry]) -> Appended:
             if known:
                 skipped += 1
                 continue
-            db.execute("INSERT INTO runs (run_id, host, build, ubr, started, flight, branch, report, bundle)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(run))
+            db.execute("INSERT INTO runs (run_id, host, build, ubr, started, flight, branch, report, bundle, crash)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(run))
             db.executemany(
                 "INSERT INTO results (run_id, host, build, ubr, test_id, requirement, outcome, duration, time)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [dataclasses.astuple(r) for r in entry.results])
@@ -256,7 +258,7 @@ def read(path: Path) -> History:
         if version == 1:
             return History(tuple(RunRow(*row) for row in db.execute(RUNS_FROM_RESULTS)), results, ())
         runs = tuple(RunRow(*row) for row in db.execute(
-            "SELECT run_id, host, build, ubr, started, flight, branch, report, bundle FROM runs ORDER BY id"))
+            "SELECT run_id, host, build, ubr, started, flight, branch, report, bundle, crash FROM runs ORDER BY id"))
         steps = tuple(StepRow(r, h, s, st, d, bool(ok)) for r, h, s, st, d, ok in db.execute(
             "SELECT run_id, host, step, started, duration, ok FROM steps ORDER BY id"))
     return History(runs, results, steps)

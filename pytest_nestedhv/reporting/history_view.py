@@ -39,6 +39,7 @@ class RunOutcome:
     started: str  # when the run started (ISO 8601)
     report: str | None = None
     bundle: str | None = None
+    crash: str | None = None  # the host went down under this run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +131,8 @@ def histories(history: History) -> list[TestHistory]:
             run = runs.get((host, row.run_id))
             started = run.started if run else row.time
             by_build.setdefault(row.build_key, []).append((started, RunOutcome(
-                row.run_id, row.outcome, started, run.report if run else None, run.bundle if run else None)))
+                row.run_id, row.outcome, started, run.report if run else None, run.bundle if run else None,
+                run.crash if run else None)))
             texts[row.build_key] = row.build_text
         newest = max(rows, key=lambda r: (r.build_key, r.time))
         out.append(TestHistory(host, key, newest.test_id, tuple(
@@ -254,7 +256,7 @@ def history_json(history: History, factor: float = DEFAULT_SLOWDOWN_FACTOR) -> d
             build["flight"] = run.flight or build["flight"]
             build["branch"] = run.branch or build["branch"]
             build["runs"].append({"run": run.run_id, "started": run.started,
-                                  "report": run.report, "bundle": run.bundle})
+                                  "report": run.report, "bundle": run.bundle, "crash": run.crash})
         requirements = {t.key: {
             "test_id": t.test_id,
             "outcomes": {r.build_text: [{"run": o.run_id, "outcome": o.outcome, "started": o.started}

@@ -17,6 +17,7 @@ paths are relative to the folder of the junit.xml that carries them):
     nestedhv/LABEL/flight         its Windows Insider channel, when enrolled
     nestedhv/LABEL/branch         its build's branch (from BuildLabEx)
     nestedhv/LABEL/bundle         its feedback bundle (.zip)
+    nestedhv/LABEL/crash          what brought the host down under the run, when it went down
     nestedhv/LABEL/step/STEP      "SECONDS ok" or "SECONDS failed": one per lab step
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ def run_properties(run_id: str, started: str, *, report: str | None = None) -> l
 
 
 def host_properties(host: HostRecord, *, bundle: str | None = None) -> list[tuple[str, str]]:
-    """Build, flight, branch, bundle and every lab step's duration of one host."""
+    """Build, flight, branch, bundle, crash and every lab step's duration of one host."""
     p = f"{RUN_PREFIX}{host.label}/"
     props = [(p + "build", host.build_text)]
     flight = host.facts.get("flight")
@@ -66,6 +67,7 @@ def host_properties(host: HostRecord, *, bundle: str | None = None) -> list[tupl
     props += [(p + "flight", str(flight))] if flight else []
     props += [(p + "branch", branch)] if branch else []
     props += [(p + "bundle", bundle)] if bundle else []
+    props += [(p + "crash", host.crash)] if host.crash else []
     return props + [(f"{p}step/{s.step}", f"{s.duration_s:.3f} {'ok' if s.ok else 'failed'}") for s in steps_of(host)]
 
 
@@ -76,6 +78,7 @@ class HostProperties:
     flight: str | None = None
     branch: str | None = None
     bundle: str | None = None
+    crash: str | None = None
     steps: list[StepTiming] = dataclasses.field(default_factory=list)
 
 
@@ -118,7 +121,7 @@ def parse_run_properties(props: Iterable[tuple[str, str]]) -> RunProperties:
         field = parts[1]
         if field == "build" and len(parts) == 2:
             host.build, host.ubr = parse_build(value)
-        elif field in ("flight", "branch", "bundle") and len(parts) == 2:
+        elif field in ("flight", "branch", "bundle", "crash") and len(parts) == 2:
             setattr(host, field, value or None)
         elif field == "step" and len(parts) == 3:
             seconds, _, state = value.partition(" ")

@@ -65,6 +65,16 @@ class EventRecord:
         return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
 
 
+def crash_title(crash: dict[str, Any]) -> str:
+    """"host bugcheck 0x00020001 HYPERVISOR_ERROR during lab step l2-booted" from a host-crash record."""
+    bugcheck = crash.get("bugcheck") or {}
+    what = {"bugcheck": f"host bugcheck {bugcheck.get('code', '')} {bugcheck.get('name') or ''}".rstrip(),
+            "unexpected": "host restarted unexpectedly", "planned": "host restarted",
+            "gone": "host stopped answering and never came back"}.get(
+        str(crash.get("kind")), "host stopped answering")
+    return f"{what} during lab step {crash.get('step', '?')}"
+
+
 @dataclasses.dataclass
 class HostRecord:
     label: str
@@ -86,6 +96,11 @@ class HostRecord:
         if self.build is None:
             return "unknown"
         return f"{self.build}.{self.ubr}" if self.ubr is not None else str(self.build)
+
+    @property
+    def crash(self) -> str | None:
+        """What brought the host down under the run, in one line (history and JUnit carry it)."""
+        return "; ".join(crash_title(c) for c in self.crashes) or None
 
     @property
     def safe_label(self) -> str:

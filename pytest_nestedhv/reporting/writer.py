@@ -45,7 +45,7 @@ def history_rows(run: RunRecord) -> list[HistoryRow]:
 
 def run_entries(run: RunRecord, *, report: Path | None = None,
                 bundles: dict[str, Path] | None = None) -> list[RunEntry]:
-    """One entry per host: its run row (build, flight, date, report paths), its tests and its steps."""
+    """One entry per host: its run row (build, flight, date, report paths, crash), its tests and its steps."""
     rows = history_rows(run)
     labels = list(run.hosts) + [r.host for r in rows if r.host not in run.hosts]
     entries = []
@@ -59,7 +59,8 @@ def run_entries(run: RunRecord, *, report: Path | None = None,
                    flight=str(flight) if flight else None,
                    branch=branch_of(str(facts.get("build_lab_ex") or "")),
                    report=str(report.resolve()) if report else None,
-                   bundle=str(bundle.resolve()) if bundle else None),
+                   bundle=str(bundle.resolve()) if bundle else None,
+                   crash=host.crash if host else None),
             tuple(r for r in rows if r.host == label),
             tuple(StepRow(run.run_id, label, s.step, s.started, s.duration_s, s.ok)
                   for s in (steps_of(host) if host else ())),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,19 @@ BUGCHECK = ("host bugchecked 0x00020001 (0x0000000000000011, 0x0000000000000000,
 
 def _bundle(pytester: pytest.Pytester, label: str) -> Path:
     return pytester.path / "reports" / "feedback" / label
+
+
+def _history_json(db: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "pytest_nestedhv.history", "--db", str(db), "--json"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return json.loads(out)
+
+
+def _imported(pytester: pytest.Pytester, junit: Path) -> Path:
+    db = pytester.path / "imported.sqlite"
+    subprocess.run([sys.executable, "-m", "pytest_nestedhv.history", "import", "--db", str(db), str(junit)],
+                   capture_output=True, text=True, check=True, timeout=60)
+    return db
 
 
 def test_host_bugcheck_fails_the_l2_boot_and_blocks_the_rest(pytester: pytest.Pytester) -> None:
@@ -56,6 +71,15 @@ def test_host_bugcheck_fails_the_l2_boot_and_blocks_the_rest(pytester: pytest.Py
     after = transcript[crashed_at.end():]
     assert "Get-WinEvent -FilterHashtable @{'LogName' = 'System'; 'Id' = @(1001, 41, 6008, 1074)}" in after
     assert re.search(r"Remove-VM -Name 'nestedhv-\w+-l1' -Force", after)
+    # history keeps the crash with the run: JSON, the page, and a history rebuilt from junit.xml alike
+    title = "host bugcheck 0x00020001 HYPERVISOR_ERROR during lab step l2-booted"
+    reports = pytester.path / "reports"
+    for db in (reports / "history.sqlite", _imported(pytester, pytester.path / "junit.xml")):
+        builds = _history_json(db)["hosts"]["sim-host-bugcheck"]["builds"]
+        assert [r["crash"] for b in builds.values() for r in b["runs"]] == [title]
+    page = (reports / "history.html").read_text("utf-8")
+    assert f'<span class="crash" title="{title}">host crash</span>' in page
+    assert re.search(r'<table id="crashes">.*' + re.escape(title), page, re.DOTALL)
 
 
 def test_a_restart_during_the_install_is_named_and_blocks_the_rest(pytester: pytest.Pytester) -> None:
