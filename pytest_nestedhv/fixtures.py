@@ -19,18 +19,17 @@ import pytest
 
 from .exitcodes import NestedExit
 from .handover import TEST_KEY, host_evidence
+from .host_watch import host_watch
 from .hyperv import requirements as req
 from .hyperv.facts import FactsError
 from .hyperv.lab import Lab, LabConfig, LabConfigError
 from .hyperv.observer import Observer
-from .hyperv.recovery import HostRecovery
 from .hyperv.remedy import Remediation
 from .hyperv.steps import SIDE_BRANCHES, Step
-from .hyperv.waits import Progress
-from .plugin import exit_run, stop_for_lost_host
-from .remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError
-from .remote.reconnect import WaitPolicy
+from .plugin import exit_run
+from .remote.errors import ConnectionFailed, RemoteError
 from .reporting.verdict import notes_for
+from .terminal import terminal_progress, write_line
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
 
@@ -39,18 +38,6 @@ Check = Callable[..., req.Finding]  # the ``requirement`` fixture: requirement()
 
 class NestedAdvisory(UserWarning):
     """An advisory finding (e.g. memory under 4 GB, VBS on a GA build): reported, not failed."""
-
-
-def _write_line(config: pytest.Config, text: str) -> None:
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capman = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None:
-        return
-    if capman is None:
-        reporter.write_line(text)
-        return
-    with capman.global_and_fixture_disabled():  # shown even while the test's output is captured
-        reporter.write_line(text)
 
 
 def _background(session: pytest.Session) -> tuple[Step, ...]:
@@ -75,7 +62,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
     label = nested_host.target.label
     if settings.vm:
         def announce(line: str) -> None:  # before each change: a running VM is never stopped silently
-            _write_line(request.config, f"nestedhv [{label}] remediating VM {settings.vm}: {line}")
+            write_line(request.config, f"nestedhv [{label}] remediating VM {settings.vm}: {line}")
 
         observer = Observer(session, None, vm_name=settings.vm, remediate=settings.remediate, announce=announce)
         try:
@@ -98,8 +85,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         exit_run(request.config, f"{label}: {err}", NestedExit.BAD_INPUT)
     notes = notes_for(request.config, label)
     notes.lab = True
-    lab.on_host_lost = recovery = _host_recovery(request.config, nested_host)
-    recovery.remember_boot()
+    lab.on_host_lost = host_watch(request.config, nested_host)
     lab.start_background()
     try:
         yield observer
@@ -108,7 +94,7 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
         try:
             removed = lab.cleanup(settings.keep, failed)
         except ConnectionFailed as err:  # the host went away for good: nothing can be removed now
-            _write_line(request.config, f"nestedhv [{label}] cleanup skipped: {err}")
+            write_line(request.config, f"nestedhv [{label}] cleanup skipped: {err}")
             removed = []
         if removed:
             log.info("cleanup on %s removed %s", label, ", ".join(removed))
@@ -121,19 +107,6 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
             notes.keep_reason = f"--nested-keep={settings.keep}"
 
 
-def terminal_progress(config: pytest.Config, label: str, every_s: float) -> Progress | None:
-    """Long lab steps print "step: elapsed / limit" while they run; not under -q, not on xdist workers."""
-    worker = hasattr(config, "workerinput")  # xdist: a worker's terminal is not the user's
-    if worker or config.get_verbosity() < 0 or config.pluginmanager.get_plugin("terminalreporter") is None:
-        return None
-    from .reporting.timeline import STEP_LABELS
-
-    def write(step: str, elapsed_s: float, limit_s: float) -> None:
-        _write_line(config, f"nestedhv [{label}] {STEP_LABELS.get(step, step)}: {elapsed_s:.0f} s / {limit_s:.0f} s")
-
-    return Progress(write, every_s=every_s)
-
-
 def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Remediation) -> None:
     """The changes were announced one by one; now what failed, and what was left as it was."""
     notes = notes_for(config, label)
@@ -142,23 +115,11 @@ def _report_remediation(config: pytest.Config, label: str, vm: str, remediation:
     notes.remediation_error = remediation.error
     prefix = f"nestedhv [{label}] remediate {vm}:"
     if remediation.error:
-        _write_line(config, f"{prefix} stopped: {remediation.error}")
+        write_line(config, f"{prefix} stopped: {remediation.error}")
     for line in remediation.unchanged:
-        _write_line(config, f"{prefix} left unchanged: {line}")
+        write_line(config, f"{prefix} left unchanged: {line}")
     if not remediation.changes and not remediation.error:
-        _write_line(config, f"{prefix} no change needed")
-
-
-def _host_recovery(config: pytest.Config, nested_host: Any) -> HostRecovery:
-    """Waits for a host that stops answering mid-step (--nested-host-reboot-timeout), shows progress on
-    the terminal, and hands each crash record to the reports (its HostEvidence)."""
-    label = nested_host.target.label
-
-    def record(crash: Any) -> None:
-        host_evidence(config, label).crashes.append(crash.to_dict())
-
-    return HostRecovery(nested_host.session, label, WaitPolicy(timeout_s=nested_host.settings.host_reboot_timeout_s),
-                        progress=lambda text: _write_line(config, f"nestedhv {text}"), on_crash=record)
+        write_line(config, f"{prefix} no change needed")
 
 
 def _hand_over(request: pytest.FixtureRequest, observer: Observer) -> None:
@@ -195,13 +156,9 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
         except (FactsError, RemoteError) as err:
             record_property("severity", "error")
             pytest.fail(f"{rid}: could not gather facts: {err}", pytrace=False)
-        except HostGone as err:  # this check fails saying so, the run stops after it, the reports are written
+        except ConnectionFailed:  # the host went away: the plugin waits for it and fails this check with why
             record_property("severity", "error")
-            stop_for_lost_host(request.session, str(err))
-            pytest.fail(f"{rid}: {err}", pytrace=False)
-        except HostUnreachable as err:  # lost outside a lab step: this check cannot be judged
-            record_property("severity", "error")
-            pytest.fail(f"{rid}: {err}", pytrace=False)
+            raise
         finally:
             _hand_over(request, nested_observer)
         record_property("severity", "skipped" if finding.status == "skip" else finding.severity)

@@ -24,7 +24,7 @@ from .handover import (
     host_evidence,
     item_failed,
 )
-from .remote.errors import ConnectionFailed, HostLost
+from .remote.errors import ConnectionFailed, HostGone, HostLost, HostUnreachable
 from .secrets import SecretMask, SecretMaskFilter
 
 if TYPE_CHECKING:
@@ -380,9 +380,29 @@ def _finding(item: pytest.Item) -> dict[str, Any]:
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A host that stops answering under a test, outside a lab step (which waits on its own): wait
+    for it (--nested-host-reboot-timeout, with progress) and fail the test with what the host's log
+    says happened; later lab steps on that host are blocked by it. A host that stays away raises
+    HostGone, which stops the run (pytest_runtest_makereport)."""
+    try:
+        return (yield)
+    except HostUnreachable as lost:
+        host = getattr(item, "funcargs", {}).get("nested_host")
+        if host is None or get_state(item.config) is None:
+            raise
+        from .host_watch import host_watch
+        from .hyperv.requirements import HOST_CRASH_REMEDY
+
+        crash = host_watch(item.config, host)(f"test {item.name}", lost)
+    pytest.fail(f"{crash.message()}; fix: {HOST_CRASH_REMEDY}", pytrace=False)  # not chained to the lost connection
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     """Each phase's report stays on the item (a fixture's finalizer asks whether its test failed);
-    a host that went away mid-run (the local PowerShell died) reads as one line and stops the run
+    a host that went away for good (the local PowerShell died, or the host stayed away past its
+    reboot timeout) reads as one line and stops the run
     (teardown still runs, its calls start a new session where they can, the reports are written);
     and every test process puts on its reports what the verdict needs (xdist carries it over)."""
     report = yield
@@ -390,7 +410,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     state = get_state(item.config)
     if state is None:
         return report
-    if call.excinfo is not None and call.excinfo.errisinstance(HostLost):
+    if call.excinfo is not None and call.excinfo.errisinstance((HostLost, HostGone)):
         message = state.mask.mask(str(call.excinfo.value))
         report.longrepr = message
         stop_for_lost_host(item.session, message)

@@ -126,9 +126,10 @@ class _Built:
 class L1Pool:
     """The L1s of one host, one per shape, built on first use and removed at the end."""
 
-    def __init__(self, host: HyperVHost, progress: Any = None) -> None:
+    def __init__(self, host: HyperVHost, progress: Any = None, watch: Any = None) -> None:
         self.host = host
         self.progress = progress  # hyperv.waits.Progress: long lab steps report there
+        self.watch = watch  # hyperv.recovery.HostRecovery: waits for a host that went away mid-step
         self.built: dict[L1Shape, _Built] = {}
         self.l2_numbers = itertools.count(1)
 
@@ -136,6 +137,8 @@ class L1Pool:
         built = self.built.get(shape)
         if built is None:
             built = self.built[shape] = self._build(shape, len(self.built) + 1)
+        if built.error is None and built.lab.host_crash is not None:  # the L1 went down with its host
+            built.error = f"the host went down under the run: {built.lab.host_crash.message()}"
         if built.error is None:
             from .hyperv.lab import LabBlocked
 
@@ -163,6 +166,7 @@ class L1Pool:
                            switch=host.settings.switch, memory_bytes=shape.memory_bytes,
                            processor_count=shape.processors, progress=self.progress, **extra)
         lab = Lab(host.session, config, host=host.facts)  # the facts also name the build in the reports
+        lab.on_host_lost = self.watch
         return _Built(lab, VM(lab.names.l1, host.machine, host.guest_credential))
 
     def cleanup(self, keep: Any, failed: bool) -> list[str]:
@@ -208,11 +212,13 @@ def nested_l1_pool(request: pytest.FixtureRequest, nested_host: HyperVHost) -> I
     (also after a failure or Ctrl-C), kept as ``--nested-keep`` says."""
     if nested_host.settings.vm:
         pytest.skip(f"read-only mode (--nested-vm {nested_host.settings.vm}): no L1 is built")
-    from .fixtures import terminal_progress
+    from .host_watch import host_watch
+    from .terminal import terminal_progress
     from .reporting.verdict import notes_for
 
     pool = L1Pool(nested_host, terminal_progress(request.config, nested_host.label,
-                                                 nested_host.settings.progress_interval_s))
+                                                 nested_host.settings.progress_interval_s),
+                  watch=host_watch(request.config, nested_host))
     try:
         yield pool
     finally:

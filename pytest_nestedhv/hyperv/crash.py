@@ -91,6 +91,11 @@ class HostEvent:
         return KINDS.get(self.id, str(self.id))
 
 
+def where(step: str) -> str:
+    """What was running: a lab step ("l2-booted") or a test ("test test_x[hostA]")."""
+    return step if step.startswith("test ") else f"lab step {step}"
+
+
 @dataclasses.dataclass(frozen=True)
 class HostCrash:
     """The record of one outage: what the host's own log says happened during ``step``."""
@@ -129,15 +134,16 @@ class HostCrash:
         """Short, for a report title."""
         if self.bugcheck is not None:
             name = f" {self.bugcheck.name}" if self.bugcheck.name else ""
-            return f"host bugcheck {self.bugcheck.code_text}{name} during {self.step}"
+            return f"host bugcheck {self.bugcheck.code_text}{name} during {where(self.step)}"
         return {"unexpected": "host restarted unexpectedly", "planned": "host restarted",
                 "gone": "host stopped answering and never came back"}.get(
-            self.kind, "host stopped answering") + f" during {self.step}"
+            self.kind, "host stopped answering") + f" during {where(self.step)}"
 
     def to_dict(self) -> dict[str, Any]:
         b = self.bugcheck
         return {
-            "step": self.step, "kind": self.kind, "message": self.message(), "boot_time": self.boot_time,
+            "step": self.step, "kind": self.kind, "message": self.message(), "title": self.title(),
+            "boot_time": self.boot_time,
             "bugcheck": None if b is None else {"code": b.code_text, "name": b.name,
                                                 "params": [f"0x{p:016x}" for p in b.params],
                                                 "dump_path": b.dump_path, "report_id": b.report_id},

@@ -1,6 +1,6 @@
-"""A host that stopped answering in the middle of a lab step: wait for it, read why, name it.
+"""A host that stopped answering in the middle of a lab step or a test: wait for it, read why, name it.
 
-The lab calls a ``HostRecovery`` when a step ends in ``HostUnreachable``; it waits (bounded by
+The lab calls a ``HostRecovery`` when a step ends in ``HostUnreachable`` (the plugin, when a test does); it waits (bounded by
 the reboot timeout) on a fresh session, reads the crash record (hyperv/crash.py) and returns
 it: the step fails with its message and nothing later runs on that host. A host that never
 comes back raises ``HostGone`` (one line). Pure Python: the fixtures wire it to pytest.
@@ -15,7 +15,7 @@ from typing import Any
 from ..remote.commands import Cmd
 from ..remote.errors import ConnectionFailed, HostGone, RemoteError, one_line
 from ..remote.reconnect import WaitPolicy, wait_for_host
-from .crash import HostCrash, crash_from, crash_probe
+from .crash import HostCrash, crash_from, crash_probe, where
 from .ports import prop
 
 log = logging.getLogger("pytest_nestedhv.lab")
@@ -31,6 +31,11 @@ class HostRecovery:
     boot_before: str | None = None  # LastBootUpTime when the run began: tells a reboot from a network cut
     crashes: list[HostCrash] = dataclasses.field(default_factory=list)
 
+    @property
+    def crash(self) -> HostCrash | None:
+        """The latest outage it waited through (None: the host never went away)."""
+        return self.crashes[-1] if self.crashes else None
+
     def remember_boot(self) -> None:
         """Read the host's boot time now, so that a later outage can tell whether it rebooted."""
         try:
@@ -44,7 +49,7 @@ class HostRecovery:
 
     def __call__(self, step: str, error: Exception) -> HostCrash:
         """Wait for the host and read what happened while ``step`` ran; raises HostGone if it stays away."""
-        self.progress(f"{self.label}: the host stopped answering during lab step {step}: {one_line(str(error))[:120]}")
+        self.progress(f"{self.label}: the host stopped answering during {where(step)}: {one_line(str(error))[:120]}")
         try:
             back = wait_for_host(self.session.reopen, label=self.label, policy=self.policy, progress=self.progress)
         except HostGone:

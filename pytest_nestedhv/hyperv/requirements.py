@@ -491,7 +491,7 @@ class Cause:
 
 
 HOST_CRASH_FQID = "NestedHv.HostCrash"  # a step the host went down under (hyperv/recovery.py)
-HOST_CRASH_REMEDY = ("the host itself went down during the step: on the host, Get-WinEvent -FilterHashtable "
+HOST_CRASH_REMEDY = ("the host itself went down (a bugcheck or a restart): on the host, Get-WinEvent -FilterHashtable "
                      "@{LogName='System'; Id=1001,41,6008,1074} -MaxEvents 10 shows why; attach the dump that "
                      "event 1001 names and this report to a bug report")
 # a step's own remedy does not apply when the host crashed or restarted under it

@@ -13,7 +13,7 @@ from ..remote.secrets import SecretMask
 from .facts_view import host_rows
 from .junit import render_junit
 from .powershell import render_repro, render_transcript
-from .records import SKIPPED, EventRecord, HostRecord, RunRecord, TestRecord, crash_title
+from .records import SKIPPED, EventRecord, HostRecord, RunRecord, TestRecord
 from .timeline import STEP_LABELS
 
 ATTACHMENTS = {
@@ -89,7 +89,7 @@ def render_feedback(host: HostRecord, tests: Sequence[TestRecord], run: RunRecor
     where = f"on {product} build {host.build_text}"
     if host.crashes:  # the host went down under the run: that is the news, whatever else failed
         ids = ", ".join(dict.fromkeys(t.requirement or t.name for t in failing))
-        title = f"Nested virtualization: {crash_title(host.crashes[0])} {where}"
+        title = f"Nested virtualization: {host.crash} {where}"
         title += f"; {len(failing)} of {total} check(s) fail: {ids}" if failing else ""
     elif failing:
         ids = ", ".join(dict.fromkeys(t.requirement or t.name for t in failing))

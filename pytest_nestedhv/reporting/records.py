@@ -65,16 +65,6 @@ class EventRecord:
         return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
 
 
-def crash_title(crash: dict[str, Any]) -> str:
-    """"host bugcheck 0x00020001 HYPERVISOR_ERROR during lab step l2-booted" from a host-crash record."""
-    bugcheck = crash.get("bugcheck") or {}
-    what = {"bugcheck": f"host bugcheck {bugcheck.get('code', '')} {bugcheck.get('name') or ''}".rstrip(),
-            "unexpected": "host restarted unexpectedly", "planned": "host restarted",
-            "gone": "host stopped answering and never came back"}.get(
-        str(crash.get("kind")), "host stopped answering")
-    return f"{what} during lab step {crash.get('step', '?')}"
-
-
 @dataclasses.dataclass
 class HostRecord:
     label: str
@@ -100,7 +90,8 @@ class HostRecord:
     @property
     def crash(self) -> str | None:
         """What brought the host down under the run, in one line (history and JUnit carry it)."""
-        return "; ".join(crash_title(c) for c in self.crashes) or None
+        return "; ".join(str(c.get("title") or c.get("message") or "host stopped answering")
+                         for c in self.crashes) or None
 
     @property
     def safe_label(self) -> str:

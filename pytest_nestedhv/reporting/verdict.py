@@ -30,6 +30,7 @@ class HostNotes:
     swept: list[str] = dataclasses.field(default_factory=list)  # leftovers of earlier runs removed at the start
     cleaned: bool = False  # the cleanup ran (also after Ctrl-C)
     lab: bool = False  # the run built a lab on this host
+    crashes: list[str] = dataclasses.field(default_factory=list)  # the host went down: what its log says
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HostNotes:
@@ -115,6 +116,8 @@ def render_verdict(label: str, checks: Sequence[Check], notes: HostNotes | None,
     if not_run:
         summary += f", {not_run} not run"
     lines = [f"nestedhv verdict for {label}: {summary}" + (" (interrupted)" if interrupted else "")]
+    # the host going down explains whatever failed after it, so it comes before the root cause
+    lines += [f"  the host went down: {crash}" for crash in (notes.crashes if notes is not None else ())]
     if failing:
         first = failing[0]
         lines.append(f"  root cause: {first.requirement}: {first.found or first.message}")

@@ -8,6 +8,7 @@ and host affinity are checked on the emulated hosts themselves, not on the plugi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -349,3 +350,28 @@ def test_a_failed_lab_step_is_one_error_naming_it_and_never_retried(pytester: py
     assert sum(1 for text in run.result.outlines if text.startswith(line)) == 2
     assert [d for _s, d, _p in run.new_vm] == [0]  # one L1, built once; no L2 in a broken lab
     assert run.ours(0) == []
+
+
+def test_a_host_crash_under_a_users_test_is_waited_for_named_and_blocks_the_l1(pytester: pytest.Pytester) -> None:
+    """sim:host-bugcheck bugchecks the host when an L2 starts, here in the test's own call (no lab
+    step): the plugin waits for the host, fails that test with the bugcheck, and the L1 that went
+    down with the host is an error for the next test, not a VM that is silently Off."""
+    run = run_tests(pytester, """
+def test_starts_an_l2(nested_inner_vm):
+    nested_inner_vm()
+
+def test_uses_the_l1_afterwards(nested_l1):
+    assert nested_l1.state == "Running"
+""", "--nested-host=sim:host-bugcheck")
+    out = run.result.stdout.str()
+    assert run.outcomes() == {"failed": 1, "errors": 1}, out[-3000:]
+    assert ("host bugchecked 0x00020001 (0x0000000000000011, 0x0000000000000000, 0x0000000000000000, "
+            "0x0000000000000000) during test test_starts_an_l2[sim-host-bugcheck]; dump: C:\\Windows\\MEMORY.DMP; "
+            "fix: the host itself went down") in out
+    assert "host not answering for" in out and "host answers again after" in out
+    assert re.search(r"nestedhv verdict for sim-host-bugcheck: .*\n  the host went down: host bugchecked 0x00020001", out)
+    assert re.search(r"ERROR at setup of test_uses_the_l1_afterwards.*\n(.*\n)*?.*the host went down under the run: "
+                     r"host bugchecked 0x00020001", out)
+    feedback = next((pytester.path / "reports" / "feedback").glob("*/feedback.md")).read_text("utf-8")
+    assert feedback.startswith("# Nested virtualization: host bugcheck 0x00020001 HYPERVISOR_ERROR during test "
+                               "test_starts_an_l2[sim-host-bugcheck] on ")

@@ -148,7 +148,8 @@ def test_the_record_for_the_bundle() -> None:
     assert data["event_kinds"] == ["kernel-power", "unexpected-shutdown", "bugcheck"]  # in the order written
     assert data["boot_time"] == "2026-12-01T14:05:12.500000+00:00"
     assert data["step"] == "l2-booted" and data["downtime_s"] == 250.0
-    assert record.title() == "host bugcheck 0x00020001 HYPERVISOR_ERROR during l2-booted"
+    assert record.title() == "host bugcheck 0x00020001 HYPERVISOR_ERROR during lab step l2-booted"
+    assert data["title"] == record.title()
 
 
 def test_the_probe_is_one_round_trip_of_real_cmdlets() -> None:

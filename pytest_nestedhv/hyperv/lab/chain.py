@@ -150,7 +150,13 @@ class Lab:
         # host crash: called when the host stops answering mid-step; once it is back, that step
         # fails with the crash and nothing more runs on this host
         self.on_host_lost: OnHostLost | None = None
-        self.host_crash: Any = None  # hyperv.crash.HostCrash
+        self._host_crash: Any = None  # hyperv.crash.HostCrash
+
+    @property
+    def host_crash(self) -> Any:
+        """The host's crash under this lab's steps, or under anything else that shares its
+        ``on_host_lost`` (a HostRecovery knows every crash on its host); None while it never went down."""
+        return self._host_crash or getattr(self.on_host_lost, "crash", None)
 
     # ------------------------------------------------------------ what the steps built and saw
 
@@ -256,9 +262,9 @@ class Lab:
         what its log says; without a recovery hook the loss propagates."""
         if self.on_host_lost is None:
             raise lost
-        self.host_crash = self.on_host_lost(step.value, lost)  # HostGone if it stays away
-        return StepOutcome(step.value, False, self.host_crash.message(), req.HOST_CRASH_FQID,
-                           {"host_crash": self.host_crash.to_dict()})
+        crash = self._host_crash = self.on_host_lost(step.value, lost)  # HostGone if it stays away
+        return StepOutcome(step.value, False, crash.message(), req.HOST_CRASH_FQID,
+                           {"host_crash": crash.to_dict()})
 
     def _record(self, outcome: StepOutcome, phase: Phase, step: Step) -> None:
         with self._lock:
