@@ -213,8 +213,8 @@ def nested_l1_pool(request: pytest.FixtureRequest, nested_host: HyperVHost) -> I
     if nested_host.settings.vm:
         pytest.skip(f"read-only mode (--nested-vm {nested_host.settings.vm}): no L1 is built")
     from .host_watch import host_watch
-    from .terminal import terminal_progress
     from .reporting.verdict import notes_for
+    from .terminal import terminal_progress
 
     pool = L1Pool(nested_host, terminal_progress(request.config, nested_host.label,
                                                  nested_host.settings.progress_interval_s),

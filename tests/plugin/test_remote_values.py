@@ -9,7 +9,7 @@ import pickle
 import pytest
 from pypsrp.complex_objects import GenericComplexObject
 
-from pytest_nestedhv.remote import Cmd, GuestCredential, RemoteObject, Secret, SecretMask, Transcript
+from pytest_nestedhv.remote import Cmd, GuestCredential, Secret, SecretMask, Transcript
 from pytest_nestedhv.remote.errors import RemoteError
 from pytest_nestedhv.remote.objects import convert, from_wire
 from pytest_nestedhv.remote.secrets import MASK, SecretMaskFilter

@@ -1,7 +1,6 @@
 """End to end: the suite against the emulated host writes every report, correctly."""
 from __future__ import annotations
 
-import json
 import sqlite3
 import xml.etree.ElementTree as ET
 import zipfile

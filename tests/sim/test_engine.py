@@ -13,7 +13,7 @@ import pytest
 from psrpcore.types import PSObject
 from psrpcore.types._serializer import serialize
 
-from pytest_nestedhv.sim.powershell.cmdlet import Call, Context
+from pytest_nestedhv.sim.powershell.cmdlet import Call
 from pytest_nestedhv.sim.powershell.engine import Engine
 from pytest_nestedhv.sim.powershell.errors import PSError
 from pytest_nestedhv.sim.powershell.request import CommandSpec, PipelineRequest

@@ -61,7 +61,7 @@ def _descendants(vm: VM, snap: Snapshot) -> list[Snapshot]:
 
 def remove_vm_snapshot(call: Call) -> Iterator[Any]:
     require_hyperv(call)
-    node, p = call.ctx.node, call.params
+    p = call.params
     with call.ctx.world.lock:
         now(call)
         if call.has("VMSnapshot"):
