@@ -29,6 +29,7 @@ from .hyperv.steps import SIDE_BRANCHES, Step
 from .plugin import exit_run
 from .remote.errors import ConnectionFailed, RemoteError
 from .reporting.verdict import notes_for
+from .shared_l1 import share_lab, shared_lab
 from .terminal import terminal_progress, write_line
 
 log = logging.getLogger("pytest_nestedhv.fixtures")
@@ -73,38 +74,50 @@ def nested_observer(request: pytest.FixtureRequest, nested_host: Any) -> Iterato
             _report_remediation(request.config, label, settings.vm, observer.remediation)
         yield observer
         return
-    lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
-                                 guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
-                                 switch=settings.switch, background=_background(request.session),
-                                 progress=terminal_progress(request.config, label, settings.progress_interval_s)))
+    lab = shared_lab(request.config, label)
+    adopted = lab is not None  # nested_l1 built the same L1 first: its pool removes it (shared_l1.py)
+    if lab is None:
+        lab = Lab(session, LabConfig(run_id=settings.run_id, base_image=nested_host.base_image,
+                                     guest_cred=nested_host.guest_credential, inner_image=nested_host.inner_image,
+                                     switch=settings.switch, background=_background(request.session),
+                                     progress=terminal_progress(request.config, label, settings.progress_interval_s)))
+        lab.on_host_lost = host_watch(request.config, nested_host)
+        share_lab(request.config, label, lab)
     observer = Observer(session, lab)
     host_evidence(request.config, label).timeline = lab.timeline  # the reports follow the lab's steps
     try:
         lab.preflight()
     except LabConfigError as err:
         exit_run(request.config, f"{label}: {err}", NestedExit.BAD_INPUT)
-    notes = notes_for(request.config, label)
-    notes.lab = True
-    lab.on_host_lost = host_watch(request.config, nested_host)
+    notes_for(request.config, label).lab = True
     lab.start_background()
     try:
         yield observer
     finally:
-        failed = request.session.testsfailed > 0
-        try:
-            removed = lab.cleanup(settings.keep, failed)
-        except ConnectionFailed as err:  # the host went away for good: nothing can be removed now
-            write_line(request.config, f"nestedhv [{label}] cleanup skipped: {err}")
-            removed = []
-        if removed:
-            log.info("cleanup on %s removed %s", label, ", ".join(removed))
-        notes.cleaned, notes.removed = True, removed
-        checked = lab.outcomes.get(Step.HOST_CHECKED)
-        notes.swept = list(checked.evidence.get("swept") or []) if checked is not None else []
-        if settings.keep == "always" or (settings.keep == "failed" and failed):
-            # the negative probe removes its VM in its own step
-            notes.kept = [vm for vm in lab.created_vms if vm != lab.names.negative and vm not in removed]
-            notes.keep_reason = f"--nested-keep={settings.keep}"
+        if not adopted:
+            _clean_up(request, label, lab)
+
+
+def _clean_up(request: pytest.FixtureRequest, label: str, lab: Lab) -> None:
+    """Remove what the lab made (as --nested-keep says) and note it for the verdict."""
+    settings = request.getfixturevalue("nested_host").settings
+    notes = notes_for(request.config, label)
+    failed = request.session.testsfailed > 0
+    try:
+        removed = lab.cleanup(settings.keep, failed)
+    except ConnectionFailed as err:  # the host went away for good: nothing can be removed now
+        write_line(request.config, f"nestedhv [{label}] cleanup skipped: {err}")
+        removed = []
+    if removed:
+        log.info("cleanup on %s removed %s", label, ", ".join(removed))
+    notes.cleaned = True
+    notes.removed = [*notes.removed, *(name for name in removed if name not in notes.removed)]
+    checked = lab.outcomes.get(Step.HOST_CHECKED)
+    notes.swept = list(checked.evidence.get("swept") or []) if checked is not None else []
+    if settings.keep == "always" or (settings.keep == "failed" and failed):
+        # the negative probe removes its VM in its own step
+        notes.kept = [vm for vm in lab.created_vms if vm != lab.names.negative and vm not in removed]
+        notes.keep_reason = f"--nested-keep={settings.keep}"
 
 
 def _report_remediation(config: pytest.Config, label: str, vm: str, remediation: Remediation) -> None:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .handover import item_failed
+
 if TYPE_CHECKING:
     from .hyperv.lab import Lab
     from .hyperv.machines import VM, HyperVHost
@@ -101,6 +103,12 @@ class L1Shape:
             generation=generation,
         )
 
+    @property
+    def is_default(self) -> bool:
+        """The lab's own L1 (the one the suite builds): shared with it (shared_l1.py)."""
+        return (self.memory_bytes, self.processors, self.version, self.generation or 2) == (
+            DEFAULT_L1_MEMORY, DEFAULT_L1_PROCESSORS, None, 2)
+
     def refusal(self, facts: Any) -> str | None:
         """Why this host cannot have this shape (None: it can)."""
         if self.version is not None and facts.supported_versions and self.version not in facts.supported_versions:
@@ -121,13 +129,15 @@ class _Built:
     lab: Lab
     vm: VM
     error: str | None = None
+    adopted: bool = False  # the suite's lab: its owner removes it
 
 
 class L1Pool:
     """The L1s of one host, one per shape, built on first use and removed at the end."""
 
-    def __init__(self, host: HyperVHost, progress: Any = None, watch: Any = None) -> None:
+    def __init__(self, host: HyperVHost, config: pytest.Config, progress: Any = None, watch: Any = None) -> None:
         self.host = host
+        self.config = config  # the default shape's Lab is shared with the suite's (shared_l1.py)
         self.progress = progress  # hyperv.waits.Progress: long lab steps report there
         self.watch = watch  # hyperv.recovery.HostRecovery: waits for a host that went away mid-step
         self.built: dict[L1Shape, _Built] = {}
@@ -152,8 +162,11 @@ class L1Pool:
         from .hyperv.lab import Lab, LabConfig
         from .hyperv.machines import VM
         from .hyperv.names import shape_run_id
+        from .shared_l1 import share_lab, shared_lab
 
         host = self.host
+        if shape.is_default and (suite_lab := shared_lab(self.config, host.label)) is not None:
+            return _Built(suite_lab, VM(suite_lab.names.l1, host.machine, host.guest_credential), adopted=True)
         known = {f.name for f in dataclasses.fields(LabConfig)}
         extra: dict[str, Any] = {}
         for field, value in (("version", shape.version), ("generation", shape.generation)):
@@ -167,11 +180,15 @@ class L1Pool:
                            processor_count=shape.processors, progress=self.progress, **extra)
         lab = Lab(host.session, config, host=host.facts)  # the facts also name the build in the reports
         lab.on_host_lost = self.watch
+        if shape.is_default:
+            share_lab(self.config, host.label, lab)
         return _Built(lab, VM(lab.names.l1, host.machine, host.guest_credential))
 
     def cleanup(self, keep: Any, failed: bool) -> list[str]:
         removed: list[str] = []
         for built in self.built.values():
+            if built.adopted:
+                continue
             try:
                 removed += built.lab.cleanup(keep, failed)
             except Exception as err:  # noqa: BLE001 - one L1's cleanup must not stop the others'
@@ -181,22 +198,8 @@ class L1Pool:
 
 # ------------------------------------------------------------------------------ hooks
 
-_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
-    report = yield
-    item.stash.setdefault(_REPORTS, {})[report.when] = report  # nested_inner_vm's keep=failed reads it
-    return report
-
-
-def _test_failed(item: pytest.Item) -> bool:
-    return any(r.failed for r in item.stash.get(_REPORTS, {}).values())
 
 
 def _fail(message: str) -> None:
@@ -216,7 +219,7 @@ def nested_l1_pool(request: pytest.FixtureRequest, nested_host: HyperVHost) -> I
     from .reporting.verdict import notes_for
     from .terminal import terminal_progress
 
-    pool = L1Pool(nested_host, terminal_progress(request.config, nested_host.label,
+    pool = L1Pool(nested_host, request.config, terminal_progress(request.config, nested_host.label,
                                                  nested_host.settings.progress_interval_s),
                   watch=host_watch(request.config, nested_host))
     try:
@@ -397,7 +400,7 @@ def nested_inner_vm(request: pytest.FixtureRequest, nested_host: HyperVHost, nes
     try:
         yield factory
     finally:
-        failed = _test_failed(request.node)
+        failed = item_failed(request.node)  # the setup or the call (teardown has not reported yet)
         if failed and factory.created:
             _hand_events_to_reports(request, factory, started)
         keep = nested_host.settings.keep

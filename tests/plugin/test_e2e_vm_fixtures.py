@@ -375,3 +375,26 @@ def test_uses_the_l1_afterwards(nested_l1):
     feedback = next((pytester.path / "reports" / "feedback").glob("*/feedback.md")).read_text("utf-8")
     assert feedback.startswith("# Nested virtualization: host bugcheck 0x00020001 HYPERVISOR_ERROR during test "
                                "test_starts_an_l2[sim-host-bugcheck] on ")
+
+
+@pytest.mark.parametrize("first", ["suite", "mine"])
+def test_the_suite_and_nested_l1_share_one_default_l1(pytester: pytest.Pytester, first: str) -> None:
+    """A suite check and a user's nested_l1 test in one run build one L1 (an L1 costs a Hyper-V
+    install), whichever comes first; it is removed once, at the end, and nothing is left."""
+    suite = '''
+@pytest.mark.requirement("guest.hypervisor")
+def test_suite_check(requirement):
+    requirement()
+'''
+    mine = '''
+def test_mine(nested_l1, nested_inner_vm):
+    assert nested_l1.state == "Running"
+    assert nested_inner_vm().state == "Running"
+'''
+    run = run_tests(pytester, "import pytest\nfrom pytest_nestedhv.fixtures import nested_observer, requirement\n"
+                    + (suite + mine if first == "suite" else mine + suite))
+    assert run.outcomes() == {"passed": 2}, run.output[-3000:]
+    l1s = [params["Name"] for _scenario, depth, params in run.new_vm if depth == 0]
+    assert len(l1s) == 1, l1s
+    assert run.ours(0) == [] and run.ours(1) == [], run.vms
+    assert f"cleaned up: removed {l1s[0]} with the disks this run made" in run.output
