@@ -79,6 +79,16 @@ def test_progress_lines_in_the_terminal_and_none_under_q(pytester: pytest.Pytest
         assert lines and lines[0].endswith(" s / 1800 s"), run.stdout[-2000:]
 
 
+def test_progress_lines_reach_the_terminal_from_an_xdist_worker(pytester: pytest.Pytester) -> None:
+    scenario = pytester.path / "slow.toml"
+    scenario.write_text(SLOW)
+    run = run_suite(pytester, f"--nested-host=sim:{scenario}", "-o", "nested_progress_interval=0.2",
+                    "-k", "hyperv_install", "-n", "1")
+    assert run.ret == 0, run.stdout[-2000:]
+    lines = [line for line in run.stderr.splitlines() if line.startswith("[gw0] nestedhv [sim-slow] Hyper-V install: ")]
+    assert lines and lines[0].endswith(" s / 1800 s"), run.stderr[-2000:]
+
+
 def test_verdict_names_the_root_cause_first_then_fixes_in_order() -> None:
     checks = [Check("h", "host.build", "passed"),
               Check("h", "host.bcd", "failed", found="hypervisorloadoptions OFFERNESTEDVIRT=FALSE",
