@@ -112,6 +112,7 @@ def _clean_up(request: pytest.FixtureRequest, label: str, lab: Lab) -> None:
         log.info("cleanup on %s removed %s", label, ", ".join(removed))
     notes.cleaned = True
     notes.removed = [*notes.removed, *(name for name in removed if name not in notes.removed)]
+    notes.survived += [c.message() for c in lab.survived if c.message() not in notes.survived]
     checked = lab.outcomes.get(Step.HOST_CHECKED)
     notes.swept = list(checked.evidence.get("swept") or []) if checked is not None else []
     if settings.keep == "always" or (settings.keep == "failed" and failed):

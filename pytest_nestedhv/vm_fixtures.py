@@ -232,6 +232,8 @@ def nested_l1_pool(request: pytest.FixtureRequest, nested_host: HyperVHost) -> I
             notes = notes_for(request.config, nested_host.label)
             notes.lab, notes.cleaned = True, True
             notes.removed = [*notes.removed, *(name for name in removed if name not in notes.removed)]
+            notes.survived += [c.message() for b in pool.built.values() if not b.adopted
+                               for c in b.lab.survived if c.message() not in notes.survived]
 
 
 @pytest.fixture

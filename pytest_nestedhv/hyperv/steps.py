@@ -54,6 +54,11 @@ NEEDS: dict[Step, tuple[Step, ...]] = {
 }
 # the guest hypervisor is what users build on (nested_l1): one name for it
 GUEST_HYPERVISOR = Step.GUEST_HYPERVISOR
+# what a host restart takes away: a running VM and what was seen inside it. After a restart that
+# is not a bugcheck the lab runs these again (what persists: the host check, the VMs and disks it
+# made, the Hyper-V feature installed in the L1, and what it observed along the way)
+UNDONE_BY_HOST_RESTART = frozenset({Step.L1_BOOTED, Step.GUEST_REACHABLE, Step.GUEST_REBOOTED,
+                                    Step.GUEST_HYPERVISOR, Step.L2_BOOTED, Step.L2_NETWORK})
 # side branches worth running in the background when a run needs them: they share nothing
 # with the main chain but the checked host
 SIDE_BRANCHES = (Step.NEGATIVE,)

@@ -31,6 +31,7 @@ class HostNotes:
     cleaned: bool = False  # the cleanup ran (also after Ctrl-C)
     lab: bool = False  # the run built a lab on this host
     crashes: list[str] = dataclasses.field(default_factory=list)  # the host went down: what its log says
+    survived: list[str] = dataclasses.field(default_factory=list)  # of those, the ones a lab went on after
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HostNotes:
@@ -117,7 +118,9 @@ def render_verdict(label: str, checks: Sequence[Check], notes: HostNotes | None,
         summary += f", {not_run} not run"
     lines = [f"nestedhv verdict for {label}: {summary}" + (" (interrupted)" if interrupted else "")]
     # the host going down explains whatever failed after it, so it comes before the root cause
-    lines += [f"  the host went down: {crash}" for crash in (notes.crashes if notes is not None else ())]
+    for crash in notes.crashes if notes is not None else ():
+        went_on = " (the lab started its L1 again and went on)" if notes is not None and crash in notes.survived else ""
+        lines.append(f"  the host went down: {crash}{went_on}")
     if failing:
         first = failing[0]
         lines.append(f"  root cause: {first.requirement}: {first.found or first.message}")

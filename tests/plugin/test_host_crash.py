@@ -214,17 +214,18 @@ def _lab(session: FakeSession) -> Lab:
     return Lab(session, LabConfig(run_id="abc123", base_image="C:\\Images\\base.vhdx", guest_cred=cred, slice_s=10))
 
 
-def test_the_step_the_host_went_away_under_fails_with_the_crash_and_blocks_everything_later() -> None:
+def test_the_step_a_bugcheck_went_under_fails_with_it_and_blocks_everything_later() -> None:
     s = FakeSession()
     s.fail["Install-WindowsFeature"] = HostUnreachable("hostA: lost the connection to 10.0.0.5:5986")
     lab = _lab(s)
-    record = crash.crash_from([os_obj(), event(41, *KP41), event(6008, "EventLog", E6008)], Step.HYPERV_INSTALLED)
+    record = crash.crash_from([os_obj(), event(41, *KP41), event(6008, "EventLog", E6008),
+                               event(1001, WER, BUGCHECK_TEXT)], Step.HYPERV_INSTALLED)
     seen: list[tuple[str, str]] = []
     lab.on_host_lost = lambda step, err: seen.append((step, str(err))) or record
     outcome = lab.reach(Step.HYPERV_INSTALLED)
     assert seen == [(Step.HYPERV_INSTALLED, "hostA: lost the connection to 10.0.0.5:5986")]
     assert not outcome.ok and outcome.error == record.message() and outcome.fqid == req.HOST_CRASH_FQID
-    assert outcome.evidence["host_crash"]["kind"] == "unexpected"
+    assert outcome.evidence["host_crash"]["kind"] == "bugcheck" and lab.host_crash is record
     assert lab.timeline[-1].step == Step.HYPERV_INSTALLED and not lab.timeline[-1].ok
     del s.fail["Install-WindowsFeature"]
     calls = len(s.calls)
@@ -244,3 +245,44 @@ def test_without_a_recovery_the_lost_host_propagates() -> None:
     s.fail["Install-WindowsFeature"] = HostUnreachable("gone")
     with pytest.raises(HostUnreachable):
         _lab(s).reach(Step.HYPERV_INSTALLED)
+
+
+class _FailOnce(dict):
+    """FakeSession.fail that fails a command the first time only (the host went away under it)."""
+
+    def get(self, name, default=None):  # type: ignore[no-untyped-def, override]
+        return self.pop(name, default)
+
+
+def _unexpected(step: Step) -> crash.HostCrash:
+    return crash.crash_from([os_obj(), event(41, *KP41), event(6008, "EventLog", E6008)], step)
+
+
+def test_a_restart_is_survived_once_what_it_undid_runs_again_then_the_step() -> None:
+    s = FakeSession()
+    s.fail = _FailOnce({"Install-WindowsFeature": HostUnreachable("hostA: lost the connection")})
+    lab = _lab(s)
+    records = [_unexpected(Step.HYPERV_INSTALLED)]
+    lab.on_host_lost = lambda step, err: records[0]
+    assert lab.reach(Step.GUEST_HYPERVISOR).ok
+    assert lab.survived == records and lab.host_crash is None
+    assert s.names("host").count("Start-VM") == 2  # the L1 booted again after the host's restart
+    assert s.names(f"guest:{lab.names.l1}").count("Install-WindowsFeature") == 2
+    installs = [p for p in lab.timeline if p.step == Step.HYPERV_INSTALLED]
+    assert [p.ok for p in installs] == [False, True] and "host restarted unexpectedly" in (installs[0].error or "")
+    assert [p.step for p in lab.timeline].count(Step.L1_CREATED) == 1  # the VM itself survived
+
+
+def test_a_second_outage_under_the_same_lab_ends_it() -> None:
+    s = FakeSession()
+    s.fail = _FailOnce({"Install-WindowsFeature": HostUnreachable("hostA: lost the connection")})
+    lab = _lab(s)
+    first, second = _unexpected(Step.HYPERV_INSTALLED), _unexpected(Step.L2_BOOTED)
+    outages = iter([first, second])
+    lab.on_host_lost = lambda step, err: next(outages)
+    assert lab.reach(Step.GUEST_HYPERVISOR).ok
+    s.fail = _FailOnce({"Start-VM": HostUnreachable("hostA: lost the connection")})
+    outcome = lab.reach(Step.L2_BOOTED)
+    assert not outcome.ok and outcome.error == second.message() and lab.host_crash is second
+    with pytest.raises(LabBlocked, match="lab step 'l2-booted' failed: host restarted unexpectedly"):
+        lab.reach(Step.L2_NETWORK)

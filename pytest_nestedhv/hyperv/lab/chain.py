@@ -25,7 +25,7 @@ from ..facts import GuestFacts, HostFacts, VMFacts
 from ..names import RunNames
 from ..outcomes import StepOutcome, ToggleOutcome
 from ..ports import SessionLike
-from ..steps import Step
+from ..steps import UNDONE_BY_HOST_RESTART, Step
 from ..waits import WaitFailed, progress
 from .cleanup import cleanup
 from .config import Keep, LabConfig
@@ -91,6 +91,9 @@ class Phase:
     error: str | None = None
 
 
+# a host that restarts again under the same lab has a problem of its own: the lab stops there
+MAX_OUTAGES_SURVIVED = 1
+
 Action = Callable[[], dict[str, Any] | None]
 # a host that went away under a step (hyperv/recovery.py): waits for it and returns the crash record
 # (hyperv.crash.HostCrash), or raises HostGone when it stays away
@@ -147,16 +150,39 @@ class Lab:
         self._branches: dict[Step, _Branch] = {}
         self._branch_cancel = threading.Event()
         self._lock = threading.Lock()
-        # host crash: called when the host stops answering mid-step; once it is back, that step
-        # fails with the crash and nothing more runs on this host
+        # host outages: on_host_lost is called when the host stops answering mid-step and returns
+        # what its log says (hyperv.crash.HostCrash). A bugcheck (or a second outage) ends the lab:
+        # that step fails with it and nothing more runs on this host. A restart is survived once:
+        # what it undid runs again (steps.UNDONE_BY_HOST_RESTART), then the interrupted step.
         self.on_host_lost: OnHostLost | None = None
-        self._host_crash: Any = None  # hyperv.crash.HostCrash
+        self.survived: list[Any] = []  # the outages the lab went on after (HostCrash)
+        self._host_crash: Any = None  # the outage that ended the lab
+        self._own_crashes: list[Any] = []  # outages seen here, when on_host_lost keeps no list of its own
+        self._crashes_seen = 0
 
     @property
     def host_crash(self) -> Any:
-        """The host's crash under this lab's steps, or under anything else that shares its
-        ``on_host_lost`` (a HostRecovery knows every crash on its host); None while it never went down."""
-        return self._host_crash or getattr(self.on_host_lost, "crash", None)
+        """The outage that ended this lab (HostCrash), under one of its steps or under anything else
+        that shares its ``on_host_lost`` (a HostRecovery knows every outage on its host); else None."""
+        self._catch_up()
+        return self._host_crash
+
+    def _catch_up(self) -> None:
+        """Account for the host's outages since the last look: survive a restart, stop at a crash."""
+        shared = getattr(self.on_host_lost, "crashes", None)
+        crashes = shared if shared is not None else self._own_crashes
+        with self._lock:
+            for crash in crashes[self._crashes_seen:]:
+                self._crashes_seen += 1
+                if self._host_crash is not None:
+                    continue
+                if crash.kind == "bugcheck" or len(self.survived) >= MAX_OUTAGES_SURVIVED:
+                    self._host_crash = crash
+                    continue
+                self.survived.append(crash)
+                if crash.kind != "no-reboot":  # the VMs went down with the host
+                    for step in UNDONE_BY_HOST_RESTART:
+                        self.outcomes.pop(step, None)
 
     # ------------------------------------------------------------ what the steps built and saw
 
@@ -199,6 +225,7 @@ class Lab:
 
         Raises LabBlocked when a step it depends on failed."""
         step = Step(step)
+        self._catch_up()
         for needed in step.path():
             if needed == step and (why_not := self.not_applicable(step)):
                 return StepOutcome(step.value, False, why_not)  # not run, not recorded: nothing failed
@@ -252,6 +279,11 @@ class Lab:
         if step in self._branches:
             return self._join(step)
         outcome, phase = _measure(step, self._actions(self.ops)[step], self.ops, self._host_lost)
+        if outcome.fqid == req.HOST_CRASH_FQID and self.host_crash is None:  # a restart the lab survives
+            with self._lock:
+                self.timeline.append(phase)  # the interrupted attempt stays in the timings
+            log.warning("lab step %s: %s; running again what the restart undid", step, outcome.error)
+            return self.reach(step)
         self._record(outcome, phase, step)
         if outcome.ok:
             self._start_branches()
@@ -262,7 +294,9 @@ class Lab:
         what its log says; without a recovery hook the loss propagates."""
         if self.on_host_lost is None:
             raise lost
-        crash = self._host_crash = self.on_host_lost(step.value, lost)  # HostGone if it stays away
+        crash = self.on_host_lost(step.value, lost)  # HostGone if it stays away
+        if getattr(self.on_host_lost, "crashes", None) is None:
+            self._own_crashes.append(crash)
         return StepOutcome(step.value, False, crash.message(), req.HOST_CRASH_FQID,
                            {"host_crash": crash.to_dict()})
 
