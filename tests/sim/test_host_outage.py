@@ -278,3 +278,21 @@ def test_the_port_closes_during_the_outage_and_opens_again_without_the_old_shell
             ps = PowerShell(fresh)
             ps.add_cmdlet("Get-VM")
             assert [str(vm.adapted_properties["State"]) for vm in ps.invoke()] == ["Off"]
+
+
+def test_restart_computer_on_the_host_answers_then_the_host_restarts() -> None:
+    """As on Windows: the command returns; moments later the host goes down (a planned restart, its
+    running VMs saved) and answers again after reboot_seconds with a new boot time."""
+    sh = Shell(_scenario_world("default"))
+    make_l1(sh)
+    sh.ok("Start-VM", Name=["l1"])
+    booted = sh.ok("Get-CimInstance", ClassName="Win32_OperatingSystem")[0].get("LastBootUpTime")
+    assert sh.run("Restart-Computer", Force=True).errors == []
+    assert not sh.world.host_down  # the answer got out
+    sh.world.clock.advance(outage.RESTART_DELAY_S + 1)
+    assert sh.world.host_down
+    sh.world.clock.advance(sh.world.faults.host_reboot_seconds)
+    assert not sh.world.host_down
+    assert sh.ok("Get-VM", Name=["l1"])[0].get("State").name == "Saved"
+    assert sh.ok("Get-CimInstance", ClassName="Win32_OperatingSystem")[0].get("LastBootUpTime") > booted
+    assert sorted(e.get("Id") for e in _system(sh, 1074, 6006, 6005, 6008, 41)) == [1074, 6005, 6006]

@@ -5,7 +5,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
-from ..model import events, lifecycle, rules
+from ..model import lifecycle, outage, rules
 from ..model.state import Node, wildcard_match
 from ..powershell.cmdlet import Call, Context, Impl
 from ..powershell.errors import PSError
@@ -228,7 +228,7 @@ def service_out(name: str, display: str, running: bool) -> Any:
         "ServiceType": EnumValue("System.ServiceProcess.ServiceType", "Win32OwnProcess", 16),
         "StartType": EnumValue("System.ServiceProcess.ServiceStartMode", "Automatic", 2),
         "Site": None, "Container": None,
-    }, to_string=f"System.ServiceProcess.ServiceController")
+    }, to_string="System.ServiceProcess.ServiceController")
 
 
 def get_service(call: Call) -> Iterator[Any]:
@@ -245,8 +245,9 @@ def get_service(call: Call) -> Iterator[Any]:
 
 
 def restart_node(call: Call, node: Node) -> None:
-    """Reboot ``node``: a guest goes down and boots for boot_seconds; the host comes back at once
-    (assumption) with its running VMs saved, as AutomaticStopAction Save does."""
+    """Reboot ``node``: a guest goes down and boots for boot_seconds; the host answers, then goes
+    down as a planned restart (its running VMs saved, as AutomaticStopAction Save does) and
+    answers again after [host] reboot_seconds (model/outage.py)."""
     world = call.ctx.world
     with world.lock:
         t = now(call)
@@ -255,18 +256,7 @@ def restart_node(call: Call, node: Node) -> None:
             parent, vm = located
             lifecycle.reboot_guest(world, parent, vm, t)
         else:
-            for vm in node.vms:
-                if vm.state == "Running":
-                    try:
-                        lifecycle.save(world, node, vm, t)
-                    except PSError:
-                        lifecycle.turn_off(world, node, vm, t)
-            node.features += [f for f in node.pending_features if not node.has_feature(f)]
-            node.pending_features = []
-            node.last_boot, node.boot_count = t, node.boot_count + 1
-            node.hypervisor_running = node.has_feature("Hyper-V") and node.hypervisor_launch
-            if node.hypervisor_running:
-                events.hypervisor_started(node, t)
+            outage.schedule_restart(world, t)
     changed(call)
 
 

@@ -37,29 +37,51 @@ class HostDown(Halted):
     """The host crashed or restarted under a running command: nothing answers it."""
 
 
+# Restart-Computer on the host answers, then Windows shuts down. Assumption: a few seconds later
+# (shutdown notifications, services stopping; saving the running VMs then takes its own time).
+RESTART_DELAY_S = 5.0
+
+
 @dataclasses.dataclass
 class Outage:
     kind: str  # "bugcheck" | "unexpected" (a reset, power loss) | "planned" (a clean restart)
-    at: dt.datetime  # when the host went down (modelled)
+    at: dt.datetime  # when the host goes down (modelled)
     back_at: dt.datetime  # when it answers again
     report_id: str = ""
+    gone_down: bool = True  # its VMs have stopped (a restart asked for is scheduled: they stop at ``at``)
 
 
 def crash(world: World, now: dt.datetime, kind: str) -> HostDown:
     """The host goes down now: every VM stops where it is. Returns the exception the caller raises,
     so that the command that was running never completes."""
-    host = world.host
     if kind == "planned":
-        write_restart_initiated(host, now)
-    for vm in host.vms:
-        if kind == "planned" and vm.state == "Running":
-            _save(world, host, vm, now)
-        else:
-            _power_off(vm, now)
+        write_restart_initiated(world.host, now)
     back = now + dt.timedelta(seconds=world.faults.host_reboot_seconds)
-    world.outage = Outage(kind, now, back, str(uuid.uuid4()) if kind == "bugcheck" else "")
-    world.notify_change()
+    world.outage = Outage(kind, now, back, str(uuid.uuid4()) if kind == "bugcheck" else "", gone_down=False)
+    go_down(world)
     return HostDown(f"the host went down ({kind})")
+
+
+def schedule_restart(world: World, now: dt.datetime) -> None:
+    """Restart-Computer (or Install-WindowsFeature -Restart) on the host: the command answers, and
+    the host goes down RESTART_DELAY_S later, as a planned restart."""
+    at = now + dt.timedelta(seconds=RESTART_DELAY_S)
+    write_restart_initiated(world.host, now)
+    world.outage = Outage("planned", at, at + dt.timedelta(seconds=world.faults.host_reboot_seconds),
+                          gone_down=False)
+
+
+def go_down(world: World) -> None:
+    """The outage's moment has come: running VMs are saved (planned) or lose power."""
+    outage = world.outage
+    assert outage is not None
+    for vm in world.host.vms:
+        if outage.kind == "planned" and vm.state == "Running":
+            _save(world, world.host, vm, outage.at)
+        else:
+            _power_off(vm, outage.at)
+    outage.gone_down = True
+    world.notify_change()
 
 
 def maybe_restart(world: World, point: str, now: dt.datetime) -> None:

@@ -71,7 +71,7 @@ class World:
         self.changed = threading.Condition(self.lock)
         self.on_change: Callable[[], None] | None = None
         self.waited_s = 0.0  # modelled seconds callers spent blocked in waits (benchmarks' critical path)
-        self.outage: outage.Outage | None = None  # the host is down (crashed or restarting) until it ends
+        self.outage: outage.Outage | None = None  # the host is (or will soon be) down until it ends
         self.last_outage: outage.Outage | None = None
 
     # -- time --
@@ -82,6 +82,8 @@ class World:
         """Bring every lazy transition up to date; returns the modelled now. Holds the lock."""
         with self.lock:
             now = self.now()
+            if self.outage is not None and not self.outage.gone_down and now >= self.outage.at:
+                outage.go_down(self)
             if self.outage is not None and now >= self.outage.back_at:
                 outage.come_back(self)
                 self.notify_change()
@@ -96,7 +98,7 @@ class World:
         """The host is crashed or restarting: nothing on it answers. Holds the lock. Applies no
         transition (the server asks all the time; VMs change only when somebody looks)."""
         with self.lock:
-            return self.outage is not None and self.now() < self.outage.back_at
+            return self.outage is not None and self.outage.at <= self.now() < self.outage.back_at
 
     def notify_change(self) -> None:
         with self.lock:
