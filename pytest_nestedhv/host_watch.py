@@ -13,25 +13,26 @@ import pytest
 
 from .handover import host_evidence
 from .hyperv.recovery import HostRecovery
-from .remote.reconnect import WaitPolicy
 from .reporting.verdict import notes_for
 from .terminal import write_line
 
-_WATCHES = pytest.StashKey[dict[str, HostRecovery]]()
+_WIRED = pytest.StashKey[set[str]]()
 
 
 def host_watch(config: pytest.Config, host: Any) -> HostRecovery:
-    """The recovery of ``host`` (a HyperVHost); made on first use, when it reads the host's boot time."""
-    watches = config.stash.setdefault(_WATCHES, {})
-    label = host.label
-    watch = watches.get(label)
-    if watch is None:
+    """The recovery of ``host`` (a HyperVHost), wired on first use to the terminal and the reports;
+    that is also when it reads the host's boot time."""
+    watch: HostRecovery = host.recovery
+    wired = config.stash.setdefault(_WIRED, set())
+    if host.label not in wired:
+        wired.add(host.label)
+        label = host.label
+
         def record(crash: Any) -> None:
             host_evidence(config, label).crashes.append(crash.to_dict())
             notes_for(config, label).crashes.append(crash.message())
 
-        watch = watches[label] = HostRecovery(
-            host.session, label, WaitPolicy(timeout_s=host.settings.host_reboot_timeout_s),
-            progress=lambda text: write_line(config, f"nestedhv {text}"), on_crash=record)
+        watch.progress = lambda text: write_line(config, f"nestedhv {text}")
+        watch.on_crash = record
         watch.remember_boot()
     return watch

@@ -464,7 +464,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def nested_host(request: pytest.FixtureRequest) -> Iterator[HyperVHost]:
     """One host under test (parametrized per --nested-host): ``nested_host.run(cmdlet, **params)``,
-    ``nested_host.vm(name)`` (a ``VM`` handle), ``nested_host.facts``.
+    ``nested_host.vm(name)`` (a ``VM`` handle), ``nested_host.facts``, ``nested_host.restart()``
+    (returns once the host answers again; ``nested_l1`` boots its L1 again afterwards).
 
     ``run`` returns a list of objects whose properties read as ``obj.Name`` or ``obj["Name"]``;
     a failing command raises ``pytest_nestedhv.RemoteCommandError``. ``facts`` are the host's

@@ -264,7 +264,7 @@ def nested_l1(request: pytest.FixtureRequest, nested_host: HyperVHost, nested_l1
         _fail(problem)
     if built.error is not None:
         _fail(f"nested_l1 on {nested_host.label}: the L1 could not be built: {built.error}")
-    return built.vm
+    return built.vm.refresh()  # the handle is shared between tests: each starts with today's state
 
 
 def _marker_text(marker: pytest.Mark) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..remote.commands import Cmd
 from .ports import as_datetime, has_type, prop
+from .steps import Step
 
 BUGCHECK_ID, KERNEL_POWER_ID, UNEXPECTED_ID, PLANNED_ID = 1001, 41, 6008, 1074
 EVENT_IDS = (BUGCHECK_ID, KERNEL_POWER_ID, UNEXPECTED_ID, PLANNED_ID)
@@ -92,8 +93,8 @@ class HostEvent:
 
 
 def where(step: str) -> str:
-    """What was running: a lab step ("l2-booted") or a test ("test test_x[hostA]")."""
-    return step if step.startswith("test ") else f"lab step {step}"
+    """What was running: a lab step ("l2-booted"), a test ("test test_x[hostA]") or a call."""
+    return f"lab step {step}" if step in set(Step) else step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +109,7 @@ class HostCrash:
     planned_reason: str | None  # as 1074 gives it
     events: tuple[HostEvent, ...]
     downtime_s: float | None = None  # seen from the client: first failure until the host answered again
+    asked: bool = False  # a restart the test asked for (nested_host.restart()): no crash, nothing failed
 
     @property
     def event_kinds(self) -> tuple[str, ...]:
@@ -148,7 +150,7 @@ class HostCrash:
                                                 "params": [f"0x{p:016x}" for p in b.params],
                                                 "dump_path": b.dump_path, "report_id": b.report_id},
             "previous_shutdown": self.previous_shutdown, "planned_reason": self.planned_reason,
-            "event_kinds": list(self.event_kinds), "downtime_s": self.downtime_s,
+            "event_kinds": list(self.event_kinds), "downtime_s": self.downtime_s, "asked": self.asked,
             "events": [dataclasses.asdict(e) for e in self.events],
         }
 

@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 from ..remote.commands import SWITCH, Cmd
 from ..remote.errors import RemoteError
 from ..remote.hosts import NestedHost
+from ..remote.reconnect import WaitPolicy
+from .crash import HostCrash
 from .eventlog import event_queries
 from .facts import HostFacts, gather_host
 from .ports import SessionLike, flatten, prop
+from .recovery import HostRecovery
 from .waits import WaitFailed, WaitSpec, require_not_off, wait_vm
 
 if TYPE_CHECKING:
@@ -200,10 +203,27 @@ class HyperVHost(NestedHost):
     access: ``run(cmdlet, **params)`` on the host, ``vm(name)`` a handle, ``facts`` (read once)."""
 
     host_facts: HostFacts | None = None
+    _recovery: HostRecovery | None = dataclasses.field(default=None, init=False)
 
     @property
     def machine(self) -> Machine:
         return Machine(self.session)
+
+    @property
+    def recovery(self) -> HostRecovery:
+        """This host's one HostRecovery: what waits for it when it stops answering, and knows every
+        outage (the plugin adds the terminal's progress lines and the reports to it)."""
+        if self._recovery is None:
+            self._recovery = HostRecovery(self.session, self.label,
+                                          WaitPolicy(timeout_s=self.settings.host_reboot_timeout_s))
+        return self._recovery
+
+    def restart(self) -> HostCrash:
+        """Restart the host (Restart-Computer -Force) and wait until it answers again, within
+        --nested-host-reboot-timeout. Returns what its System log says (``kind`` "planned",
+        ``boot_time``, ``downtime_s``). Its VMs went down: ``nested_l1`` boots its L1 again when a
+        test next asks for it. Not a crash: the run's verdict and reports do not count it as one."""
+        return self.recovery.restart("nested_host.restart()")
 
     def run(self, cmdlet: str, **params: Any) -> list[RemoteObject]:
         """Run one cmdlet on the host; a failing command raises RemoteCommandError."""

@@ -398,3 +398,23 @@ def test_mine(nested_l1, nested_inner_vm):
     assert len(l1s) == 1, l1s
     assert run.ours(0) == [] and run.ours(1) == [], run.vms
     assert f"cleaned up: removed {l1s[0]} with the disks this run made" in run.output
+
+
+def test_nested_host_restart_waits_for_the_host_and_the_l1_boots_again(pytester: pytest.Pytester) -> None:
+    """A restart the test asks for is no crash: the call returns once the host answers again, with
+    what its log says; the L1 went down with the host, and nested_l1 boots it again for the next test."""
+    run = run_tests(pytester, """
+def test_restart(nested_host, nested_l1):
+    record = nested_host.restart()
+    assert record.kind == "planned" and record.asked and record.boot_time
+    assert nested_l1.refresh().state in ("Saved", "Off")
+
+def test_after(nested_l1, nested_inner_vm):
+    assert nested_l1.state == "Running"
+    assert nested_inner_vm().state == "Running"
+""")
+    out = run.result.stdout.str()
+    assert run.outcomes() == {"passed": 2}, out[-3000:]
+    assert "restarting the host (nested_host.restart())" in out and "host answers again after" in out
+    assert "the host went down" not in out  # the verdict counts no crash
+    assert [p["Name"] for _s, depth, p in run.new_vm if depth == 0] == [run.new_vm[0][2]["Name"]]  # one L1

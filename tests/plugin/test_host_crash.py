@@ -10,7 +10,7 @@ from pytest_nestedhv.hyperv import crash
 from pytest_nestedhv.hyperv import requirements as req
 from pytest_nestedhv.hyperv.lab import Lab, LabBlocked, LabConfig, Step
 from pytest_nestedhv.hyperv.recovery import HostRecovery
-from pytest_nestedhv.remote.errors import HostGone, HostUnreachable
+from pytest_nestedhv.remote.errors import HostGone, HostUnreachable, RemoteError
 from pytest_nestedhv.remote.objects import RemoteObject
 from pytest_nestedhv.remote.reconnect import WaitPolicy
 from pytest_nestedhv.remote.secrets import GuestCredential, Secret
@@ -286,3 +286,35 @@ def test_a_second_outage_under_the_same_lab_ends_it() -> None:
     assert not outcome.ok and outcome.error == second.message() and lab.host_crash is second
     with pytest.raises(LabBlocked, match="lab step 'l2-booted' failed: host restarted unexpectedly"):
         lab.reach(Step.L2_NETWORK)
+
+
+def test_a_restart_asked_for_that_never_happens_is_one_line_not_a_hang() -> None:
+    session = _FakeHostSession(0, [])  # accepts Restart-Computer, keeps its boot time for ever
+    recovery = HostRecovery(session, "hostA", dataclasses.replace(FAST, timeout_s=0.05), progress=lambda _l: None)
+    with pytest.raises(RemoteError, match="hostA: Restart-Computer was accepted but the host did not restart within 0 s"):
+        recovery.restart("nested_host.restart()", poll_s=0.01)
+    assert recovery.crashes == []
+
+
+def test_a_restart_asked_for_is_kept_as_asked_and_not_handed_to_the_reports() -> None:
+    class Restarting(_FakeHostSession):
+        def run(self, *cmds: Any, timeout: float | None = None, check: bool = True) -> list[Any]:
+            if cmds[0].name == "Restart-Computer":
+                self.restarted = True
+            if getattr(self, "restarted", False):
+                raise HostUnreachable("hostA: lost the connection")
+            return [os_obj("2026-11-20T08:00:00.0000000Z")]
+
+        def reopen(self) -> None:
+            super().reopen()
+            self.restarted = False
+
+    planned = event(1074, "User32", "The process C:\\Windows\\system32\\shutdown.exe (HOSTA) has initiated the "
+                    "restart of computer HOSTA on behalf of user HOSTA\\admin for the following reason: No title "
+                    "for this reason could be found\n Reason Code: 0x800000ff", "2026-12-01T14:04:00.0000000Z")
+    handed: list[crash.HostCrash] = []
+    recovery = HostRecovery(Restarting(1, [os_obj(), planned]), "hostA", FAST, progress=lambda _l: None,
+                            on_crash=handed.append)
+    record = recovery.restart("nested_host.restart()")
+    assert record.asked and record.kind == "planned" and recovery.crashes == [record] and handed == []
+    assert record.title() == "host restarted during nested_host.restart()"

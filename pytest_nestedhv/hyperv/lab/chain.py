@@ -176,13 +176,19 @@ class Lab:
                 self._crashes_seen += 1
                 if self._host_crash is not None:
                     continue
+                if crash.asked:  # nested_host.restart(): no outage, but the VMs went down all the same
+                    self._rewind(crash)
+                    continue
                 if crash.kind == "bugcheck" or len(self.survived) >= MAX_OUTAGES_SURVIVED:
                     self._host_crash = crash
                     continue
                 self.survived.append(crash)
-                if crash.kind != "no-reboot":  # the VMs went down with the host
-                    for step in UNDONE_BY_HOST_RESTART:
-                        self.outcomes.pop(step, None)
+                self._rewind(crash)
+
+    def _rewind(self, restart: Any) -> None:
+        if restart.kind != "no-reboot":  # the VMs went down with the host: what ran on them runs again
+            for step in UNDONE_BY_HOST_RESTART:
+                self.outcomes.pop(step, None)
 
     # ------------------------------------------------------------ what the steps built and saw
 
