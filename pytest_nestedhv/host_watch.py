@@ -1,9 +1,9 @@
 """One HostRecovery per host for the whole run.
 
 The suite's lab, the L1 pool's labs and the tests' own calls all wait on it when the host stops
-answering (``--nested-host-reboot-timeout``), with progress on the terminal; each crash record
-it reads goes to the reports (the host's HostEvidence) and the verdict, and every lab on that host learns of it,
-so that their unfinished steps are blocked by it.
+answering (``--nested-host-reboot-timeout``), with progress on the terminal. Each outage it
+reads goes to the reports (the host's HostEvidence) and the verdict, and every lab on that host
+learns of it: it boots its L1 again after a restart and stops at a bugcheck (hyperv/lab/chain.py).
 """
 from __future__ import annotations
 

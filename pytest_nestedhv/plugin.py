@@ -383,8 +383,8 @@ def _finding(item: pytest.Item) -> dict[str, Any]:
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """A host that stops answering under a test, outside a lab step (which waits on its own): wait
     for it (--nested-host-reboot-timeout, with progress) and fail the test with what the host's log
-    says happened; later lab steps on that host are blocked by it. A host that stays away raises
-    HostGone, which stops the run (pytest_runtest_makereport)."""
+    says happened; the labs on that host learn of it (hyperv/lab/chain.py). A host that stays away
+    raises HostGone, which stops the run (pytest_runtest_makereport)."""
     try:
         return (yield)
     except HostUnreachable as lost:

@@ -17,13 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..remote.commands import SWITCH, Cmd
-from ..remote.errors import (
-    ConnectionFailed,
-    HostGone,
-    HostUnreachable,
-    RemoteError,
-    one_line,
-)
+from ..remote.errors import ConnectionFailed, HostGone, HostUnreachable, RemoteError, one_line
 from ..remote.reconnect import WaitPolicy, wait_for_host
 from .crash import HostCrash, crash_from, crash_probe, where
 from .ports import prop
@@ -39,12 +33,7 @@ class HostRecovery:
     progress: Callable[[str], None] = log.warning
     on_crash: Callable[[HostCrash], None] | None = None  # e.g. hand the record to the reports
     boot_before: str | None = None  # LastBootUpTime when the run began: tells a reboot from a network cut
-    crashes: list[HostCrash] = dataclasses.field(default_factory=list)
-
-    @property
-    def crash(self) -> HostCrash | None:
-        """The latest outage it waited through (None: the host never went away)."""
-        return self.crashes[-1] if self.crashes else None
+    crashes: list[HostCrash] = dataclasses.field(default_factory=list)  # every outage, and every restart asked for
 
     def remember_boot(self) -> None:
         """Read the host's boot time now, so that a later outage can tell whether it rebooted."""

@@ -491,9 +491,9 @@ class Cause:
 
 
 HOST_CRASH_FQID = "NestedHv.HostCrash"  # a step the host went down under (hyperv/recovery.py)
-HOST_CRASH_REMEDY = ("the host itself went down (a bugcheck or a restart): on the host, Get-WinEvent -FilterHashtable "
-                     "@{LogName='System'; Id=1001,41,6008,1074} -MaxEvents 10 shows why; attach the dump that "
-                     "event 1001 names and this report to a bug report")
+HOST_CRASH_REMEDY = ("the host itself went down (a bugcheck or a restart): on the host, Get-WinEvent "
+                     "-FilterHashtable @{LogName='System'; Id=1001,41,6008,1074} -MaxEvents 10 shows why; attach "
+                     "the dump that event 1001 names and this report to a bug report")
 # a step's own remedy does not apply when the host crashed or restarted under it
 HOST_CRASH = Cause("host-crash", (HOST_CRASH_FQID,), lambda obs, outcome: HOST_CRASH_REMEDY)
 

@@ -5,9 +5,9 @@ program's database, a corrupt file, a text file) is refused with a one-line Hist
 and left as it is. An absent or empty file becomes a new history.
 
 Schema 1 (v0.1) had only ``results``. Schema 2 adds ``runs`` (one row per run and host: build,
-flight, date, report paths, a host crash) and ``steps`` (lab step durations). A schema-1 file is read as it
-is, and upgraded in place the first time something is appended to it (``Appended.note`` says so
-in one line). A run is stored once: appending a run id already present for that host adds nothing.
+flight, date, report paths, a host crash) and ``steps`` (lab step durations). A schema-1 file is
+read as it is, and upgraded in place the first time something is appended to it
+(``Appended.note`` says so in one line). A run is stored once: appending a run id already present for that host adds nothing.
 """
 from __future__ import annotations
 
