@@ -222,7 +222,12 @@ class HyperVHost(NestedHost):
         """Restart the host (Restart-Computer -Force) and wait until it answers again, within
         --nested-host-reboot-timeout. Returns what its System log says (``kind`` "planned",
         ``boot_time``, ``downtime_s``). Its VMs went down: ``nested_l1`` boots its L1 again when a
-        test next asks for it. Not a crash: the run's verdict and reports do not count it as one."""
+        test next asks for it. Not a crash: the run's verdict and reports do not count it as one.
+        Refused with --nested-host=local: that would restart the machine pytest runs on."""
+        if self.target.is_local:
+            raise RemoteError(f"{self.label}: nested_host.restart() would restart the machine this run is on; "
+                              "restart a host you reach over WinRM (--nested-host=NAME), or restart this PC "
+                              "yourself and run the test again", category="InvalidOperation")
         return self.recovery.restart("nested_host.restart()")
 
     def run(self, cmdlet: str, **params: Any) -> list[RemoteObject]:

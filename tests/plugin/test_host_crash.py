@@ -318,3 +318,15 @@ def test_a_restart_asked_for_is_kept_as_asked_and_not_handed_to_the_reports() ->
     record = recovery.restart("nested_host.restart()")
     assert record.asked and record.kind == "planned" and recovery.crashes == [record] and handed == []
     assert record.title() == "host restarted during nested_host.restart()"
+
+
+def test_nested_host_restart_refuses_the_machine_the_run_is_on() -> None:
+    from pytest_nestedhv.config import Settings
+    from pytest_nestedhv.hyperv.machines import HyperVHost
+    from pytest_nestedhv.target import HostTarget
+
+    session = FakeSession()
+    host = HyperVHost(HostTarget("local", "stdio", "localhost", 0, kind="local"), session, Settings(), None, None)
+    with pytest.raises(RemoteError, match=r"^local: nested_host.restart\(\) would restart the machine this run is on"):
+        host.restart()
+    assert session.calls == []  # nothing was sent
