@@ -136,3 +136,16 @@ def test_a_host_that_never_comes_back_ends_the_run_in_one_line(pytester: pytest.
     assert "The run was interrupted" in feedback
     assert json.loads((bundle / "events" / "host-crash.json").read_text("utf-8"))["kind"] == "gone"
     assert (pytester.path / "reports" / "report.html").exists() and (pytester.path / "junit.xml").exists()
+
+
+def test_a_restart_as_the_l1_boots_is_survived_by_the_probe_beside_it_too(pytester: pytest.Pytester) -> None:
+    """The negative probe boots its own L1 beside the chain's: a restart at the chain's L1 boot cuts
+    it short as well. Both go on; no check fails for a connection error."""
+    scenario = pytester.path / "restart-boot.toml"
+    scenario.write_text('description = "the host restarts as the L1 boots"\n'
+                        '[guest]\nadmin_password = "Sim-Guest-Passw0rd!"\n'
+                        '[faults]\nhost_restart_at = "l1-booted"\n', encoding="utf-8")
+    run = run_suite(pytester, f"--nested-host=sim:{scenario}")
+    assert run.ret == 0, run.stdout[-3000:]
+    assert {c.outcome for c in run.cases.values()} == {"passed"} and len(run.cases) == len(IDS)
+    assert "HostUnreachable" not in run.stdout

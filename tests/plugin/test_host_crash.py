@@ -330,3 +330,38 @@ def test_nested_host_restart_refuses_the_machine_the_run_is_on() -> None:
     with pytest.raises(RemoteError, match=r"^local: nested_host.restart\(\) would restart the machine this run is on"):
         host.restart()
     assert session.calls == []  # nothing was sent
+
+
+def test_a_branch_a_restart_cut_short_runs_again_and_nobody_else_had_waited() -> None:
+    """The negative probe runs beside the L1's chain on its own session. When the host restarts
+    under it while the main chain is between calls, the join waits for the host, the lab survives
+    the restart, and the probe runs again (its half-made VM removed first) instead of failing with
+    a connection error and a wrong remedy."""
+    from .test_lab import _Clonable, make_lab
+
+    class RestartsUnderTheProbe(_Clonable):
+        cut = down = False  # the host goes down at the probe's Start-VM, until somebody waits for it
+
+        def _maybe_fail(self, cmd: Any) -> None:
+            if cmd.name == "Start-VM" and cmd.param("Name") == "nestedhv-abc123-neg" and not self.cut:
+                self.cut = self.down = True
+            if self.down:
+                raise HostUnreachable("hostA: lost the connection")
+            super()._maybe_fail(cmd)
+
+    def wait_for_host(step: str, err: Exception) -> crash.HostCrash:
+        waited.append(step)
+        s.down = False
+        return _unexpected(Step.NEGATIVE)
+
+    s = RestartsUnderTheProbe()
+    lab = make_lab(s, background=(Step.NEGATIVE,))
+    waited: list[str] = []
+    lab.on_host_lost = wait_for_host
+    assert lab.reach(Step.HOST_CHECKED).ok  # the probe starts in the background now
+    outcome = lab.reach(Step.NEGATIVE)
+    assert outcome.ok and "required virtualization capabilities" in outcome.evidence["refusal"], outcome.error
+    assert waited == [Step.NEGATIVE] and lab.host_crash is None and len(lab.survived) == 1
+    tries = [p for p in lab.timeline if p.step == Step.NEGATIVE]
+    assert [p.ok for p in tries] == [False, True] and "host restarted unexpectedly" in (tries[0].error or "")
+    assert "nestedhv-abc123-neg" not in s.vms and lab.created_vms.count("nestedhv-abc123-neg") == 1

@@ -132,6 +132,7 @@ class _Branch:
     ops: Ops
     executor: concurrent.futures.ThreadPoolExecutor
     held: _HeldLogs
+    survived_before: int  # outages the lab had gone on after when the branch started
 
 
 class Lab:
@@ -331,18 +332,25 @@ class Lab:
             held = _HeldLogs()
             held.attach()
             future = executor.submit(_in_branch, held, step, self._actions(ops)[step], ops)
-            self._branches[step] = _Branch(future, ops, executor, held)
+            self._branches[step] = _Branch(future, ops, executor, held, len(self.survived))
             log.info("lab step %s: started in the background", step)
 
     def _join(self, step: Step, timeout: float | None = None) -> StepOutcome:
         branch = self._branches.pop(step)
+        again = False
         try:
             outcome, phase = branch.future.result(timeout)
-        except Exception as err:  # noqa: BLE001 - a lost connection or a bug: the step failed, with why
+        except HostUnreachable as lost:  # the host went away under the branch
+            crash = self._outage_under_branch(step, lost, branch.survived_before)
+            went_on = self.survived[branch.survived_before:]
+            outage = crash or (went_on[-1] if went_on else None)
+            again = crash is None and outage is not None  # survived: the branch runs again, in line
+            message = f"{type(lost).__name__}: {lost}" if outage is None else outage.message()
+            outcome = StepOutcome(step.value, False, message, None if outage is None else req.HOST_CRASH_FQID)
+            phase = Phase(step.value, datetime.datetime.now(datetime.timezone.utc), 0.0, False, message)
+        except Exception as err:  # noqa: BLE001 - a bug, or a branch that would not stop: the step failed, with why
             message = f"{type(err).__name__}: {err}" if not isinstance(err, concurrent.futures.TimeoutError) \
                 else "did not stop in time at the end of the run"
-            if isinstance(err, HostUnreachable) and self.host_crash is not None:
-                message = self.host_crash.message()  # the branch went down with the host
             log.error("lab step %s (background): %s", step, message, exc_info=err)
             outcome = StepOutcome(step.value, False, message)
             phase = Phase(step.value, datetime.datetime.now(datetime.timezone.utc), 0.0, False, message)
@@ -353,10 +361,23 @@ class Lab:
             if close is not None and branch.ops.session is not self.session:
                 with contextlib.suppress(Exception):
                     close()
+        if again and not self._branch_cancel.is_set():
+            with self._lock:
+                self.timeline.append(phase)  # the interrupted attempt stays in the timings
+            log.warning("lab step %s (background): the host restarted under it; running it again", step)
+            return self._outcome(step)
         self._record(outcome, phase, step)
         if outcome.ok:
             self._start_branches()
         return outcome
+
+    def _outage_under_branch(self, step: Step, lost: HostUnreachable, survived_before: int) -> Any:
+        """The outage that cut a branch short, if it ended the lab (HostCrash); None when the lab
+        goes on after it. Nobody may have waited for it yet (the main chain was between calls):
+        then the wait happens here (HostGone if the host stays away)."""
+        if self.on_host_lost is not None and self.host_crash is None and len(self.survived) == survived_before:
+            self._host_lost(step, lost)
+        return self.host_crash
 
     def _stop_branches(self) -> None:
         """Ask running branches to stop at their next call and wait for them (they remove their VMs)."""

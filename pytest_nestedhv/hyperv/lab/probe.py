@@ -18,6 +18,10 @@ from .ops import Ops
 def negative_probe(ops: Ops, prep: HostPrep) -> dict[str, Any]:
     name = ops.names.negative
     config = ops.config
+    if name in ops.ledger.vms:  # an attempt a host restart cut short left it behind: start clean
+        remove_vm(ops, name)
+        ops.ledger.vms.remove(name)
+        ops.ledger.disks[:] = [d for d in ops.ledger.disks if not d.endswith(ops.names.disk_name(name))]
     try:
         create_vm(ops, name, config.negative_memory_bytes, expose=False, switch=prep.switch, vhd_dir=prep.vhd_dir,
                   generation=config.generation)
