@@ -407,6 +407,7 @@ def test_nested_host_restart_waits_for_the_host_and_the_l1_boots_again(pytester:
 def test_restart(nested_host, nested_l1):
     record = nested_host.restart()
     assert record.kind == "planned" and record.asked and record.boot_time
+    assert record.planned_reason == "No title for this reason could be found"  # Restart-Computer's own 1074
     assert nested_l1.refresh().state in ("Saved", "Off")
 
 def test_after(nested_l1, nested_inner_vm):

@@ -296,3 +296,6 @@ def test_restart_computer_on_the_host_answers_then_the_host_restarts() -> None:
     assert sh.ok("Get-VM", Name=["l1"])[0].get("State").name == "Saved"
     assert sh.ok("Get-CimInstance", ClassName="Win32_OperatingSystem")[0].get("LastBootUpTime") > booted
     assert sorted(e.get("Id") for e in _system(sh, 1074, 6006, 6005, 6008, 41)) == [1074, 6005, 6006]
+    asked = _system(sh, 1074)[0].get("Message")  # by the caller, through WMI: not a Windows Update restart
+    assert asked.startswith("The process C:\\Windows\\system32\\wbem\\wmiprvse.exe (HV-HOST01) has initiated the "
+                            "restart of computer HV-HOST01 on behalf of user HV-HOST01\\Administrator")

@@ -66,7 +66,7 @@ def schedule_restart(world: World, now: dt.datetime) -> None:
     """Restart-Computer (or Install-WindowsFeature -Restart) on the host: the command answers, and
     the host goes down RESTART_DELAY_S later, as a planned restart."""
     at = now + dt.timedelta(seconds=RESTART_DELAY_S)
-    write_restart_initiated(world.host, now)
+    write_restart_initiated(world.host, now, by="restart-computer")
     world.outage = Outage("planned", at, at + dt.timedelta(seconds=world.faults.host_reboot_seconds),
                           gone_down=False)
 
@@ -127,13 +127,24 @@ def bugcheck_text(code: int, params: tuple[int, ...], dump: str, report_id: str)
             f"A dump was saved in: {dump}. Report Id: {report_id}.")
 
 
-def write_restart_initiated(host: Node, when: dt.datetime) -> None:
-    # a Windows Update restart; assumption: the servicing process and reason of a typical one
+# who a planned restart's 1074 names, by what started it. Assumption: the process, account and
+# reason of a typical Windows Update restart ([faults] host_restart_kind = "planned"), and of
+# Restart-Computer, which Windows PowerShell carries out through WMI (Win32Shutdown) as the caller
+RESTART_INITIATORS = {
+    "update": ("C:\\Windows\\system32\\svchost.exe", "NT AUTHORITY\\SYSTEM",
+               "Operating System: Service pack (Planned)", "0x80020010"),
+    "restart-computer": ("C:\\Windows\\system32\\wbem\\wmiprvse.exe", "{name}\\Administrator",
+                         "No title for this reason could be found", "0x800000ff"),
+}
+
+
+def write_restart_initiated(host: Node, when: dt.datetime, by: str = "update") -> None:
     name = host.os.computer_name
+    process, user, reason, code = RESTART_INITIATORS[by]
     events.write(host, when, events.SYSTEM, USER32_PROVIDER, 1074, events.LEVEL_INFO,
-                 f"The process C:\\Windows\\system32\\svchost.exe ({name}) has initiated the restart of computer "
-                 f"{name} on behalf of user NT AUTHORITY\\SYSTEM for the following reason: Operating System: "
-                 "Service pack (Planned)\n Reason Code: 0x80020010\n Shutdown Type: restart\n Comment: ")
+                 f"The process {process} ({name}) has initiated the restart of computer {name} on behalf of user "
+                 f"{user.format(name=name)} for the following reason: {reason}\n Reason Code: {code}\n "
+                 "Shutdown Type: restart\n Comment: ")
     events.write(host, when, events.SYSTEM, EVENTLOG_PROVIDER, 6006, events.LEVEL_INFO,
                  "The Event log service was stopped.")
 
