@@ -39,6 +39,7 @@ ENV_REBOOT_TIMEOUT = "NESTED_HOST_REBOOT_TIMEOUT"
 DEFAULT_REBOOT_TIMEOUT_S = 1800.0  # 30 minutes: a host writing a full memory dump takes long to come back
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_USERINFO = re.compile(r"(^|//)[^/@]*@")  # user[:password]@ in a host spec
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 _SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -100,7 +101,13 @@ def new_run_id() -> str:
 
 # host specs --------------------------------------------------------------------------------
 def _bad_host(spec: str, why: str) -> pytest.UsageError:
-    return pytest.UsageError(f"--nested-host {spec!r}: {why}; {HOST_FORMS}")
+    return pytest.UsageError(f"--nested-host {_without_userinfo(spec)!r}: {why}; {HOST_FORMS}")
+
+
+def _without_userinfo(spec: str) -> str:
+    """The spec as it may be shown: ``user:password@`` before the host becomes ``***@`` (a host
+    spec with credentials in it is refused, and the refusal must not print them)."""
+    return _USERINFO.sub(r"\1***@", spec)
 
 
 def _valid_host(host: str) -> bool:

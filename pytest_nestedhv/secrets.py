@@ -94,9 +94,6 @@ class SecretMask:
                 text = text.replace(value, MASK)
         return text
 
-    def contains_secret(self, text: str) -> bool:
-        return any(value in text for value in self._values)
-
 
 class SecretMaskFilter(logging.Filter):
     """A handler filter that masks secrets in the message, its arguments and the traceback."""

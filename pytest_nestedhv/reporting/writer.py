@@ -25,7 +25,6 @@ class Written:
     newly_failing: tuple[NewlyFailing, ...]
     history_rows: int
     seconds: float
-    history_db: Path | None = None
     history_note: str | None = None  # the history was upgraded from an older schema
 
 
@@ -85,7 +84,7 @@ def write_reports(run: RunRecord, root: Path, mask: SecretMask, *, history: Path
     if entries:
         note = history_store.append(db, entries).note
     render_history(db, root / HISTORY_HTML, mask, slowdown_factor=slowdown_factor)
-    return Written(bundles, newly, len(rows), time.perf_counter() - t0, db, note)
+    return Written(bundles, newly, len(rows), time.perf_counter() - t0, note)
 
 
 def render_history(db: Path, out: Path, mask: SecretMask | None = None, *,

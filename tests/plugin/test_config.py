@@ -51,7 +51,6 @@ def test_sim_forms(spec: str, label: str, scenario: str | None) -> None:
     ("hostA:99999", "port"),
     ("hostA:abc", "port"),
     ("host A", "not a host name"),
-    ("https://user:pw@hostA", "credentials do not belong"),
     ("https://hostA/other", "/wsman"),
     ("sim:", "no scenario"),
     ("sim:bad name!", "not a scenario name"),
@@ -63,6 +62,18 @@ def test_malformed_hosts(spec: str, why: str) -> None:
     message = str(info.value)
     assert message.startswith(f"--nested-host {spec!r}") and why in message and "\n" not in message
     assert "sim:SCENARIO" in message  # says what to do
+
+
+@pytest.mark.parametrize("spec", ["https://admin:Hunter2Pass@hostA", "admin:Hunter2Pass@hostA:5986",
+                                  "https://admin:Hunter2Pass@[::1"])
+def test_a_host_spec_with_credentials_is_refused_without_printing_them(spec: str) -> None:
+    with pytest.raises(pytest.UsageError) as info:
+        parse_host(spec)
+    message = str(info.value)
+    assert "Hunter2Pass" not in message and "admin" not in message
+    assert message.startswith(f"--nested-host {spec.replace('admin:Hunter2Pass@', '***@')!r}: ")
+    assert "credentials do not belong" in message or "not a valid address" in message
+    assert "\n" not in message and "sim:SCENARIO" in message
 
 
 def test_duplicate_host_refused_and_same_name_other_port_gets_port_label() -> None:

@@ -198,10 +198,6 @@ class Lab:
         return self.ledger.vms
 
     @property
-    def created_disks(self) -> list[str]:
-        return self.ledger.disks
-
-    @property
     def changes(self) -> list[str]:  # every change made on the host, for the summary
         return self.ledger.changes
 
