@@ -403,6 +403,8 @@ def reproduce_command(settings: Settings, target: HostTarget) -> tuple[str, tupl
         ("--nested-history", settings.history),
         ("--nested-slowdown-factor", settings.slowdown_factor
          if settings.slowdown_factor != DEFAULT_SLOWDOWN_FACTOR else None),
+        ("--nested-host-reboot-timeout", f"{settings.host_reboot_timeout_s:g}"
+         if settings.host_reboot_timeout_s != DEFAULT_REBOOT_TIMEOUT_S else None),
     ]
     args += [_arg(option, value) for option, value in valued if value]
     if settings.allow_unencrypted and remote:
@@ -412,6 +414,8 @@ def reproduce_command(settings: Settings, target: HostTarget) -> tuple[str, tupl
     env = [name for name, secret, needed in ((ENV_PASSWORD, settings.password, remote),
                                              (ENV_GUEST_PASSWORD, settings.guest_password, real))
            if needed and secret is not None]
+    if target.is_local and settings.local_shell != DEFAULT_LOCAL_SHELL:
+        env.append(ENV_LOCAL_SHELL)  # the shell this run started, e.g. pwsh
     return " ".join(args), tuple(env)
 
 

@@ -223,11 +223,13 @@ class HyperVHost(NestedHost):
         --nested-host-reboot-timeout. Returns what its System log says (``kind`` "planned",
         ``boot_time``, ``downtime_s``). Its VMs went down: ``nested_l1`` boots its L1 again when a
         test next asks for it. Not a crash: the run's verdict and reports do not count it as one.
-        Refused with --nested-host=local: that would restart the machine pytest runs on."""
-        if self.target.is_local:
+        Refused for the machine pytest runs on (--nested-host=local, or its own name over WinRM)."""
+        from ..remote.connect_errors import runs_on_this_machine
+
+        if runs_on_this_machine(self.target):
             raise RemoteError(f"{self.label}: nested_host.restart() would restart the machine this run is on; "
-                              "restart a host you reach over WinRM (--nested-host=NAME), or restart this PC "
-                              "yourself and run the test again", category="InvalidOperation")
+                              "restart another host you reach over WinRM (--nested-host=NAME), or restart this "
+                              "PC yourself and run the test again", category="InvalidOperation")
         return self.recovery.restart("nested_host.restart()")
 
     def run(self, cmdlet: str, **params: Any) -> list[RemoteObject]:

@@ -1,6 +1,7 @@
 """Turn a failure to open a session into one line that tells the user what to fix."""
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 from .errors import ConnectionFailed, one_line
 
 if TYPE_CHECKING:
-    from ..config import HostTarget
+    from ..target import HostTarget
 
 CERT_HINT = "pass --nested-cert-validation=PATH of the CA bundle that signed the host's certificate (or false to skip the check)"
 LOCAL_HINT = "this machine is tested without WinRM with --nested-host=local (from an elevated prompt)"
@@ -19,13 +20,22 @@ _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0:0:0:0:0:0:0:1"})
 def is_this_machine(host: str) -> bool:
     """True if ``host`` names the machine the run is on (loopback, its name or its FQDN)."""
     name = host.lower().rstrip(".")
-    if name in _LOOPBACK or name.startswith("127."):
-        return True
+    return name in _LOOPBACK or name.startswith("127.") or name in _own_names()
+
+
+@functools.cache
+def _own_names() -> frozenset[str]:
+    # getfqdn() asks DNS: once per run, not on every failed reconnect of a long wait
     try:
         own = {socket.gethostname().lower(), socket.getfqdn().lower()}
     except OSError:
-        return False
-    return name in own or name in {n.split(".", 1)[0] for n in own}
+        return frozenset()
+    return frozenset(own | {n.split(".", 1)[0] for n in own})
+
+
+def runs_on_this_machine(target: HostTarget) -> bool:
+    """The target is the machine pytest runs on: ``local``, or WinRM to its own name or loopback."""
+    return target.is_local or (target.kind == "winrm" and is_this_machine(target.host))
 
 
 def _workgroup(host: str) -> bool:

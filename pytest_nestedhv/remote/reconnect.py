@@ -14,12 +14,12 @@ from typing import Generic, TypeVar
 
 import tenacity
 
+from ..config import DEFAULT_REBOOT_TIMEOUT_S
 from .errors import HostGone, HostUnreachable, one_line
 
 log = logging.getLogger("pytest_nestedhv.remote")
 
 T = TypeVar("T")
-DEFAULT_REBOOT_TIMEOUT_S = 1800.0  # --nested-host-reboot-timeout: a server with a full memory dump takes long
 
 
 @dataclasses.dataclass(frozen=True)

@@ -367,8 +367,9 @@ class Session:
             if started and ps is not None:
                 self._stop(ps)  # Ctrl-C stops the host's pipeline too, as it would at a prompt
             raise
-        except HostLost:
+        except HostLost as err:
             self._discard()  # a later call (the cleanup) starts afresh
+            err.message = self.mask.mask(err.message)  # it quotes the child's stderr
             raise
         except (ConnectionFailed, RemoteError, _Retry):
             raise

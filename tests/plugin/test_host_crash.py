@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -320,14 +321,22 @@ def test_a_restart_asked_for_is_kept_as_asked_and_not_handed_to_the_reports() ->
     assert record.title() == "host restarted during nested_host.restart()"
 
 
-def test_nested_host_restart_refuses_the_machine_the_run_is_on() -> None:
+@pytest.mark.parametrize("label, scheme, address, kind", [
+    ("local", "stdio", "localhost", "local"),  # --nested-host=local
+    ("localhost", "https", "localhost", "winrm"),  # this machine, named over WinRM
+    ("127.0.0.1", "http", "127.0.0.1", "winrm"),
+])
+def test_nested_host_restart_refuses_the_machine_the_run_is_on(label: str, scheme: str, address: str,
+                                                               kind: str) -> None:
     from pytest_nestedhv.config import Settings
     from pytest_nestedhv.hyperv.machines import HyperVHost
     from pytest_nestedhv.target import HostTarget
 
     session = FakeSession()
-    host = HyperVHost(HostTarget("local", "stdio", "localhost", 0, kind="local"), session, Settings(), None, None)
-    with pytest.raises(RemoteError, match=r"^local: nested_host.restart\(\) would restart the machine this run is on"):
+    target = HostTarget(label, scheme, address, 5986, kind=kind)  # type: ignore[arg-type]
+    host = HyperVHost(target, session, Settings(), None, None)
+    with pytest.raises(RemoteError, match=rf"^{re.escape(label)}: nested_host.restart\(\) would restart the machine "
+                                          "this run is on"):
         host.restart()
     assert session.calls == []  # nothing was sent
 

@@ -229,3 +229,15 @@ def test_repro_never_replays_what_remediation_changed(run) -> None:
     body, _ = _body(text)
     assert "# --nested-remediate changed the VM in the run (not replayed): Stop-VM -Name 'myvm'" in body
     assert not [line for line in body.splitlines() if "Stop-VM" in line and not line.strip().startswith("#")]
+
+
+def test_reproduce_command_carries_the_reboot_timeout_and_names_a_local_shell() -> None:
+    from pytest_nestedhv.config import reproduce_command, resolve_settings
+
+    settings = resolve_settings({"nested_host": ["local"], "nested_host_reboot_timeout": "600",
+                                 "nested_base_image": "C:\\Images\\base.vhdx", "nested_guest_user": "Administrator"},
+                                {"NESTED_LOCAL_SHELL": "pwsh -NoLogo -s", "NESTED_GUEST_PASSWORD": "x"}, {},
+                                run_id="abc123")
+    command, names = reproduce_command(settings, settings.targets[0])
+    assert "--nested-host-reboot-timeout=600" in command
+    assert names == ("NESTED_GUEST_PASSWORD", "NESTED_LOCAL_SHELL")

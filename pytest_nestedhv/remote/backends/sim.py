@@ -50,7 +50,7 @@ class SimBackend:
     def open(self, target: HostTarget, settings: Settings, mask: SecretMask, prepared: Any) -> Opened:
         from ...sim.server import Faults, SimServer
 
-        scenario = prepared if prepared is not None else load_scenario(target, mask)
+        scenario = prepared  # HostPool.prepare() loaded it, so a bad scenario fails before any test
         password = Secret(_random.token_urlsafe(18))
         mask.add(password)
         f = scenario.faults
