@@ -2,7 +2,7 @@
 
 Everything comes from the file: the run's ``nestedhv/...`` testsuite properties (run id, date,
 report paths, per host its build, flight and step durations; see reporting/junit.py) and each
-test case's ``requirement``/``host`` properties and outcome. Paths are resolved against the
+test case's ``host``/``nodeid``/``requirement`` properties and outcome. Paths are resolved against the
 junit.xml's folder. A file without a run id was not written by a pytest-nestedhv run (or by
 0.1, which did not record one) and is refused. Per-test properties are an xunit1 feature (the
 family the plugin picks for the junit.xml it writes); under xunit2 only runs and steps come back.
@@ -65,13 +65,14 @@ def entries_from_suite(suite: ET.Element, base: Path, source: str) -> list[RunEn
         props = dict(_properties(case))
         host = props.get("host")
         if not host:
-            continue  # no per-test properties (not a suite test, or xunit2 dropped them)
+            continue  # no per-test properties (no host under test, or xunit2 dropped them)
         known = run.hosts.get(host)
         try:
             build, ubr = (known.build, known.ubr) if known else parse_build(props.get("build", ""))
         except PropertyError as err:
             raise JUnitImportError(f"{source}: test {case.get('name')}: {err}") from None
-        test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
+        # the node id, as a live run records it (junit.xml of 0.2 runs before it carried one: classname::name)
+        test_id = props.get("nodeid") or f"{case.get('classname', '')}::{case.get('name', '')}"
         try:
             duration = round(float(case.get("time") or 0.0), 3)
         except ValueError:

@@ -83,17 +83,20 @@ def _user_property(item: pytest.Item, name: str) -> Any:
 
 
 def set_junit_properties(item: pytest.Item, state: WorkerState, finding: dict[str, Any]) -> None:
-    """requirement/host/build/severity on every suite test; call it just before the teardown
-    report is made (pytest's junit.xml reads the teardown report's user_properties)."""
-    requirement = requirement_of(item)
+    """host/build/nodeid on every test against a host, requirement/severity on a suite test: what
+    ``python -m pytest_nestedhv.history import`` rebuilds the history from, keyed by node id as a
+    live run keys it. Call it just before the teardown report is made (pytest's junit.xml reads
+    the teardown report's user_properties)."""
     test = _test(item)
-    if requirement is None or test is None:
+    if test is None or test.host is None:
         return
+    requirement = requirement_of(item)
     host = _hosts(item).get(test.host)
     facts = host.facts if host else None
-    severity = _user_property(item, "severity") or ("warning" if finding.get("status") == "warning" else "error")
-    wanted = {"requirement": requirement, "host": test.host,
-              "build": facts.build_text if facts else "unknown", "severity": str(severity)}
+    wanted = {"host": test.host, "build": facts.build_text if facts else "unknown", "nodeid": item.nodeid}
+    if requirement is not None:
+        severity = _user_property(item, "severity") or ("warning" if finding.get("status") == "warning" else "error")
+        wanted.update(requirement=requirement, severity=str(severity))
     recorded = {k for k, _ in item.user_properties}
     item.user_properties += [(k, v) for k, v in wanted.items() if k not in recorded]
 

@@ -31,7 +31,7 @@ from ..remote.secrets import SecretMask
 from .records import ERROR, FAILED, SKIPPED, HostRecord, TestRecord
 from .timings import StepTiming, steps_of
 
-PROPERTY_NAMES = ("requirement", "host", "build", "severity")
+PROPERTY_NAMES = ("requirement", "host", "build", "severity", "nodeid")
 # characters XML 1.0 cannot carry (terminal colour codes in a traceback, for one)
 _BAD_XML = dict.fromkeys([c for c in range(32) if c not in (9, 10, 13)] + [0xFFFE, 0xFFFF])
 
@@ -46,6 +46,7 @@ def junit_properties(test: TestRecord, host: HostRecord | None) -> list[tuple[st
         "host": test.host or "",
         "build": host.build_text if host else "unknown",
         "severity": test.severity or "error",
+        "nodeid": test.nodeid,  # history keys a test by it (import)
     }
     return [(name, props[name]) for name in PROPERTY_NAMES]
 

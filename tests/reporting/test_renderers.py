@@ -133,7 +133,8 @@ def test_junit_per_host_validates(run) -> None:
     cases = root.findall(".//testcase")
     assert len(cases) == 4
     props = {p.get("name"): p.get("value") for p in cases[2].find("properties")}
-    assert props == {"requirement": "nested.boot", "host": "hv01", "build": "26100.2033", "severity": "error"}
+    assert props == {"requirement": "nested.boot", "host": "hv01", "build": "26100.2033", "severity": "error",
+                     "nodeid": "suites/test_nested.py::test_boot[hv01]"}
     assert cases[2].find("failure") is not None and cases[3].find("skipped") is not None
 
 
