@@ -65,6 +65,7 @@ def make_l1(sh: Shell, name: str = "l1", *, expose: bool = True, version: str | 
     if version:
         params["Version"] = version
     sh.ok("New-VM", **params)
+    sh.ok("Set-VM", Name=[name], AutomaticStartAction="Nothing")  # as the lab makes it: no start at host boot
     if dynamic:
         sh.ok("Set-VM", Name=[name], DynamicMemory=True)
     if expose:

@@ -190,6 +190,18 @@ def test_switch_and_nat(sh: Shell) -> None:
     assert sh.ok("Get-VMNetworkAdapter", VMName=["l1"])[0].get("SwitchName") == "NatSwitch"
 
 
+def test_remove_vm_switch_by_object_and_by_overlapping_names(sh: Shell) -> None:
+    for name in ("int1", "int2", "int3"):
+        sh.ok("New-VMSwitch", Name=name, SwitchType="Internal")
+    sh.ok("Connect-VMNetworkAdapter", VMName=["l1"], SwitchName="int1")
+    switch = sh.ok("Get-VMSwitch", Name="int1")
+    assert len(switch) == 1
+    sh.ok("Remove-VMSwitch", VMSwitch=switch, Force=True)  # Get-VMSwitch int1 | Remove-VMSwitch, once bound
+    assert sh.ok("Get-VMNetworkAdapter", VMName=["l1"])[0].get("SwitchName") is None
+    sh.ok("Remove-VMSwitch", Name=["int*", "int2"], Force=True)  # one switch named twice is removed once
+    assert [s.get("Name") for s in sh.ok("Get-VMSwitch") if s.get("Name").startswith("int")] == []
+
+
 def test_remove_vm(sh: Shell) -> None:
     stale = sh.ok("Get-VM", Name=["l1"])[0]
     sh.ok("Remove-VM", Name=["l1"], Force=True)
@@ -198,3 +210,12 @@ def test_remove_vm(sh: Shell) -> None:
     for result in (sh.run("Start-VM", VM=[stale]), sh.run("Start-VM", input=[stale])):
         assert [e.message for e in result.errors] == ['Hyper-V was unable to find a virtual machine with name "l1".']
     assert sh.ok("Test-Path", Path=["C:\\VMs\\l1.vhdx"]) == [True]  # disks stay, as on Windows
+
+
+def test_new_net_ip_address_family_prefix_and_store(sh: Shell) -> None:
+    out = sh.ok("New-NetIPAddress", InterfaceAlias="Ethernet", IPAddress="fd00::5")
+    assert [(o.get("AddressFamily"), o.get("PrefixLength"), o.get("PolicyStore"), o.get("Store")) for o in out] == [
+        (23, 64, "ActiveStore", 1), (23, 64, "PersistentStore", 0)]
+    out = sh.ok("New-NetIPAddress", InterfaceAlias="Ethernet", IPAddress="192.168.7.2", PolicyStore="ActiveStore")
+    assert [(o.get("AddressFamily"), o.get("PrefixLength"), o.get("PolicyStore")) for o in out] == [
+        (2, 24, "ActiveStore")]

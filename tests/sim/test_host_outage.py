@@ -26,6 +26,7 @@ from pytest_nestedhv.hyperv import crash
 from pytest_nestedhv.remote.objects import RemoteObject
 from pytest_nestedhv.sim.model import outage
 from pytest_nestedhv.sim.model.outage import HostDown
+from pytest_nestedhv.sim.powershell.errors import PSError
 from pytest_nestedhv.sim.model.world import World
 from pytest_nestedhv.sim.powershell.engine import Engine
 from pytest_nestedhv.sim.scenario import load_scenario
@@ -44,7 +45,8 @@ SHUTDOWN_RE = re.compile(r"^The previous system shutdown at \d{1,2}:\d\d:\d\d [A
 
 def _scenario_world(name: str, **faults: Any) -> World:
     scenario = load_scenario(name)
-    scenario = dataclasses.replace(scenario, faults=dataclasses.replace(scenario.faults, time_scale=100000.0, **faults))
+    faults = {"time_scale": 100000.0, **faults}
+    scenario = dataclasses.replace(scenario, faults=dataclasses.replace(scenario.faults, **faults))
     return World.from_scenario(scenario)
 
 
@@ -283,7 +285,7 @@ def test_the_port_closes_during_the_outage_and_opens_again_without_the_old_shell
 def test_restart_computer_on_the_host_answers_then_the_host_restarts() -> None:
     """As on Windows: the command returns; moments later the host goes down (a planned restart, its
     running VMs saved) and answers again after reboot_seconds with a new boot time."""
-    sh = Shell(_scenario_world("default"))
+    sh = Shell(_scenario_world("default", time_scale=1.0))  # modelled time moves only when the test says
     make_l1(sh)
     sh.ok("Start-VM", Name=["l1"])
     booted = sh.ok("Get-CimInstance", ClassName="Win32_OperatingSystem")[0].get("LastBootUpTime")
@@ -299,3 +301,33 @@ def test_restart_computer_on_the_host_answers_then_the_host_restarts() -> None:
     asked = _system(sh, 1074)[0].get("Message")  # by the caller, through WMI: not a Windows Update restart
     assert asked.startswith("The process C:\\Windows\\system32\\wbem\\wmiprvse.exe (HV-HOST01) has initiated the "
                             "restart of computer HV-HOST01 on behalf of user HV-HOST01\\Administrator")
+
+
+def test_after_a_restart_the_host_starts_its_vms_by_their_automatic_start_action() -> None:
+    """New-VM's default, StartIfRunning, brings back what was running; Nothing (the lab's L1s)
+    stays as the restart left it; Start starts even what was off."""
+    sh = Shell(_scenario_world("default"))
+    for name, action, running in (("lab", "Nothing", True), ("default", None, True), ("idle", None, False),
+                                  ("always", "Start", False)):
+        make_l1(sh, name)
+        if action is None:
+            sh.ok("Set-VM", Name=[name], AutomaticStartAction="StartIfRunning")
+        else:
+            sh.ok("Set-VM", Name=[name], AutomaticStartAction=action)
+        if running:
+            sh.ok("Start-VM", Name=[name])
+    assert sh.ok("Get-VM", Name=["default"])[0].get("AutomaticStartAction").name == "StartIfRunning"
+    sh.run("Restart-Computer", Force=True)
+    sh.world.clock.advance(outage.RESTART_DELAY_S + sh.world.faults.host_reboot_seconds + 60)
+    sh.world.refresh()
+    states = {vm.get("Name"): vm.get("State").name for vm in sh.ok("Get-VM")}
+    assert states == {"lab": "Saved", "default": "Running", "idle": "Off", "always": "Running"}
+
+
+def test_restart_computer_of_another_computer_is_refused_and_the_host_stays_up() -> None:
+    sh = Shell(_scenario_world("default"))
+    with pytest.raises(PSError, match="does not implement 'Restart-Computer -ComputerName' for another computer"):
+        sh.run("Restart-Computer", ComputerName=["SOMEWHERE-ELSE"], Force=True)
+    assert sh.world.outage is None and not sh.run("Get-WinEvent", FilterHashtable=[{"LogName": "System", "Id": [1074]}]).output
+    sh.run("Restart-Computer", ComputerName=["localhost"], Force=True)  # this computer, named
+    assert sh.world.outage is not None

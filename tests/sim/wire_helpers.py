@@ -159,7 +159,8 @@ class WireHost:
 
     def make_l1(self, name: str, *, expose: bool = True, version: str | None = None, start: bool = False,
                 memory_gb: int = 8, switch: str | None = None) -> None:
-        """The lab's L1: a differencing disk on the host's base image, static memory, extensions, spoofing."""
+        """The lab's L1: a differencing disk on the host's base image, static memory, extensions, spoofing,
+        and no automatic start when the host boots."""
         base = self.world.host.files[0].path
         disk = f"C:\\VMs\\{name}.vhdx"
         self.ok(cmd("New-VHD", Path=disk, ParentPath=base, Differencing=True))
@@ -170,6 +171,7 @@ class WireHost:
         if switch:
             params["SwitchName"] = switch
         self.ok(cmd("New-VM", **params))
+        self.ok(cmd("Set-VM", Name=name, AutomaticStartAction="Nothing"))
         if expose:
             self.ok(cmd("Set-VMProcessor", VMName=name, ExposeVirtualizationExtensions=True, Count=4))
         self.ok(cmd("Set-VMNetworkAdapter", VMName=name, MacAddressSpoofing="On"))

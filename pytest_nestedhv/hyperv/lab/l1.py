@@ -34,8 +34,10 @@ def create_vm(ops: Ops, name: str, memory: int, *, expose: bool, switch: str | N
         params["SwitchName"] = switch
     ops.change(Cmd.of("New-VM", **params))
     ops.ledger.vms.append(name)
-    # Tag first, so that even a half-configured VM is found by cleanup and later sweeps.
-    ops.change(Cmd.of("Set-VM", Name=name, Notes=ops.names.tag))
+    # Tag first, so that even a half-configured VM is found by cleanup and later sweeps. It never
+    # starts by itself when the host boots (New-VM's default is StartIfRunning): after a host
+    # restart the lab decides, and a VM a dead run left behind stays Off until a sweep removes it.
+    ops.change(Cmd.of("Set-VM", Name=name, Notes=ops.names.tag, AutomaticStartAction="Nothing"))
     ops.change(Cmd.of("Set-VMMemory", VMName=name, DynamicMemoryEnabled=False))
     # only while the VM is Off, which a new VM is; a guest running Hyper-V and an L2 wants 2 vCPUs
     processor: dict[str, Any] = {"Count": ops.config.processor_count}

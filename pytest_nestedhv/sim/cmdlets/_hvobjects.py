@@ -123,7 +123,7 @@ def vm_out(node: Node, vm: VM, now: dt.datetime) -> HvOut:
         "LowMemoryMappedIoSpace": 134217728, "HighMemoryMappedIoSpace": 536870912,
         "LockOnDisconnect": enum("OnOffState", "Off"), "ConfigurationLocation": vm.path,
         "SmartPagingFileInUse": False, "SmartPagingFilePath": vm.path, "SnapshotFileLocation": vm.path,
-        "AutomaticStartAction": enum("StartAction", "StartIfRunning"), "AutomaticStartDelay": 0,
+        "AutomaticStartAction": enum("StartAction", vm.automatic_start_action), "AutomaticStartDelay": 0,
         "AutomaticStopAction": enum("StopAction", "Save"),
         "AutomaticCriticalErrorAction": enum("CriticalErrorAction", "Pause"),
         "AutomaticCriticalErrorActionTimeout": 30, "AutomaticCheckpointsEnabled": vm.automatic_checkpoints,

@@ -8,7 +8,7 @@ from typing import Any
 from ..model import rules
 from ..model.state import Nat, Switch
 from ..powershell.cmdlet import Call, Impl
-from ._common import changed, now, require_hyperv, select_named
+from ._common import changed, model_of, now, require_hyperv, select_named
 from ._hvobjects import host_out, supported_version_out, switch_out
 from .system import cim_instance, cim_not_found
 from .vm import switch_not_found
@@ -62,12 +62,20 @@ def new_vm_switch(call: Call) -> Iterator[Any]:
 
 
 def remove_vm_switch(call: Call) -> Iterator[Any]:
-    """Remove-VMSwitch -Name: the adapters connected to it are left disconnected."""
+    """Remove-VMSwitch -Name, or -VMSwitch (Get-VMSwitch | Remove-VMSwitch): the adapters connected
+    to it are left disconnected."""
     require_hyperv(call)
     node, p = call.ctx.node, call.params
     with call.ctx.world.lock:
-        names = p["Name"] if isinstance(p.get("Name"), list) else [p.get("Name")]
-        doomed = select_named(call, names, node.switches, lambda s: s.name, lambda name: switch_not_found(call, name))
+        if call.has("VMSwitch"):
+            given = p["VMSwitch"] if isinstance(p["VMSwitch"], list) else [p["VMSwitch"]]
+            found = [model_of(s) for s in given]
+            doomed = [s for s in found if any(s is known for known in node.switches)]
+        else:
+            names = p["Name"] if isinstance(p.get("Name"), list) else [p.get("Name")]
+            doomed = select_named(call, names, node.switches, lambda s: s.name,
+                                  lambda name: switch_not_found(call, name))
+        doomed = list({id(s): s for s in doomed}.values())  # 'int*','int1' name one switch twice
         for switch in doomed:
             for vm in node.vms:
                 for adapter in vm.adapters:

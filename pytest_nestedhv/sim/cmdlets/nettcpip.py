@@ -20,7 +20,9 @@ from .system import cim_instance, cim_not_found
 NETIP_NS = "ROOT/StandardCimv2"
 NETIP_CHAIN = ["MSFT_NetIPAddress", "CIM_IPProtocolEndpoint", "CIM_ProtocolEndpoint", "CIM_ServiceAccessPoint",
                "CIM_EnabledLogicalElement", "CIM_LogicalElement", "CIM_ManagedSystemElement", "CIM_ManagedElement"]
-DEFAULT_PREFIX = 24  # assumption: what an IPv4 address without -PrefixLength gets
+DEFAULT_PREFIX = {4: 24, 6: 64}  # assumption: what an address without -PrefixLength gets, by IP version
+ADDRESS_FAMILY = {4: 2, 6: 23}  # MSFT_NetIPAddress AddressFamily: IPv4 2, IPv6 23
+STORES = {"ActiveStore": 1, "PersistentStore": 0}  # its Store, as the PolicyStore names it
 PING_COMMAND = "Microsoft.PowerShell.Commands.TestConnectionCommand"
 # Windows PowerShell 5.1's text for a computer that does not answer (PingException)
 PING_FAILED = "Testing connection to computer '{0}' failed: Error due to lack of resources"
@@ -35,9 +37,10 @@ def _aliases(call: Call) -> list[str]:
 def _address_out(node: Node, a: IPAddress, index: int, store: str) -> Any:
     return cim_instance(NETIP_NS, NETIP_CHAIN, {
         "IPAddress": a.address, "InterfaceIndex": index, "InterfaceAlias": a.interface_alias,
-        "AddressFamily": 2, "Type": 1, "PrefixLength": a.prefix_length, "PrefixOrigin": 1, "SuffixOrigin": 1,
+        "AddressFamily": ADDRESS_FAMILY[ipaddress.ip_address(a.address).version], "Type": 1, "PrefixLength": a.prefix_length, "PrefixOrigin": 1, "SuffixOrigin": 1,
         "AddressState": 1 if store == "ActiveStore" else 4,  # Tentative at first in the active store
         "ValidLifetime": None, "PreferredLifetime": None, "SkipAsSource": False, "PolicyStore": store,
+        "Store": STORES[store],
     }, to_string=f"MSFT_NetIPAddress (Name = \"{a.address}\", CreationClassName = \"\", "
                  f"SystemCreationClassName = \"\", SystemName = \"\")")
 
@@ -56,7 +59,7 @@ def new_net_ip_address(call: Call) -> Iterator[Any]:
             raise cim_not_found("MSFT_NetIPInterface", "InterfaceAlias", p["InterfaceAlias"], "New-NetIPAddress")
         alias = matches[0]
     try:
-        ipaddress.ip_address(str(p["IPAddress"]))
+        version = ipaddress.ip_address(str(p["IPAddress"])).version
     except ValueError:
         raise PSError("Invalid parameter IPAddress", category="InvalidArgument",
                       fqid="Windows System Error 87,New-NetIPAddress", target=p["IPAddress"],
@@ -67,13 +70,14 @@ def new_net_ip_address(call: Call) -> Iterator[Any]:
             raise PSError("The object already exists.", category="ResourceExists",
                           fqid="Windows System Error 5010,New-NetIPAddress", target=p["IPAddress"],
                           exception_type="Microsoft.Management.Infrastructure.CimException")
-        address = IPAddress(alias, str(p["IPAddress"]), int(p.get("PrefixLength") or DEFAULT_PREFIX))
+        address = IPAddress(alias, str(p["IPAddress"]), int(p.get("PrefixLength") or DEFAULT_PREFIX[version]))
         node.addresses.append(address)
         index = 4 + aliases.index(alias)
     changed(call)
-    # one instance for the running configuration, one for the persistent store, as Windows writes
-    yield _address_out(node, address, index, "ActiveStore")
-    yield _address_out(node, address, index, "PersistentStore")
+    # one instance for the running configuration, one for the persistent store, as Windows writes;
+    # -PolicyStore ActiveStore alone sets an address until the next boot
+    for store in [p["PolicyStore"]] if p.get("PolicyStore") in STORES else list(STORES):
+        yield _address_out(node, address, index, store)
 
 
 def _same_subnet(a: IPAddress, target: str) -> bool:

@@ -261,6 +261,13 @@ def restart_node(call: Call, node: Node) -> None:
 
 
 def restart_computer(call: Call) -> Iterator[Any]:
+    names = call.params.get("ComputerName") or ["."]
+    own = {".", "localhost", call.ctx.node.os.computer_name.lower()}
+    if any(str(n).lower() not in own for n in (names if isinstance(names, list) else [names])):
+        # another computer would be restarted over WMI: nothing here models one
+        raise PSError("The emulated host does not implement 'Restart-Computer -ComputerName' for another computer.",
+                      "NotImplemented", "NotImplemented,Microsoft.PowerShell.Commands.RestartComputerCommand",
+                      target="Restart-Computer", terminating=True)
     restart_node(call, call.ctx.node)
     return iter(())
 

@@ -198,6 +198,8 @@ def set_vm(call: Call) -> Iterator[Any]:
                 vm.automatic_checkpoints = bool(p["AutomaticCheckpointsEnabled"])
             if "CheckpointType" in p:
                 vm.checkpoint_type = p["CheckpointType"]
+            if "AutomaticStartAction" in p:
+                vm.automatic_start_action = str(p["AutomaticStartAction"])
             changed(call)
             if p.get("Passthru"):
                 outs.append(vm_out(node, vm, t))

@@ -49,6 +49,7 @@ class Outage:
     back_at: dt.datetime  # when it answers again
     report_id: str = ""
     gone_down: bool = True  # its VMs have stopped (a restart asked for is scheduled: they stop at ``at``)
+    were_running: list[str] = dataclasses.field(default_factory=list)  # VMs running when it went down
 
 
 def crash(world: World, now: dt.datetime, kind: str) -> HostDown:
@@ -75,6 +76,10 @@ def go_down(world: World) -> None:
     """The outage's moment has come: running VMs are saved (planned) or lose power."""
     outage = world.outage
     assert outage is not None
+    if outage.kind == "planned":
+        events.write(world.host, outage.at, events.SYSTEM, EVENTLOG_PROVIDER, 6006, events.LEVEL_INFO,
+                     "The Event log service was stopped.")
+    outage.were_running = [vm.name for vm in world.host.vms if vm.state == "Running"]
     for vm in world.host.vms:
         if outage.kind == "planned" and vm.state == "Running":
             _save(world, world.host, vm, outage.at)
@@ -118,6 +123,23 @@ def come_back(world: World) -> None:
         events.write(host, boot + 20 * step, events.SYSTEM, WER_PROVIDER, 1001, events.LEVEL_ERROR,
                      bugcheck_text(BUGCHECK_CODE, BUGCHECK_PARAMS, DUMP_PATH, outage.report_id))
     world.last_outage, world.outage = outage, None
+    _start_automatically(world, outage, boot + 30 * step)
+
+
+def _start_automatically(world: World, outage: Outage, when: dt.datetime) -> None:
+    """The VM management service starts (or resumes) each VM by its AutomaticStartAction: Start
+    always, StartIfRunning when it ran as the host went down, Nothing never. Assumption: at once
+    (AutomaticStartDelay 0), once the host has booted."""
+    from .lifecycle import start  # lifecycle imports this module
+
+    for vm in world.host.vms:
+        wanted = vm.automatic_start_action == "Start" or (
+            vm.automatic_start_action == "StartIfRunning" and vm.name in outage.were_running)
+        if wanted and vm.state in ("Off", "Saved"):
+            try:
+                start(world, world.host, vm, when)
+            except PSError:  # it would not start: the host's log has why, as it would on Windows
+                continue
 
 
 def bugcheck_text(code: int, params: tuple[int, ...], dump: str, report_id: str) -> str:
@@ -145,13 +167,11 @@ def write_restart_initiated(host: Node, when: dt.datetime, by: str = "update") -
                  f"The process {process} ({name}) has initiated the restart of computer {name} on behalf of user "
                  f"{user.format(name=name)} for the following reason: {reason}\n Reason Code: {code}\n "
                  "Shutdown Type: restart\n Comment: ")
-    events.write(host, when, events.SYSTEM, EVENTLOG_PROVIDER, 6006, events.LEVEL_INFO,
-                 "The Event log service was stopped.")
 
 
 def _save(world: World, host: Node, vm: VM, when: dt.datetime) -> None:
-    """A clean restart saves running VMs, as AutomaticStopAction Save (the default) does, like the
-    model's Restart-Computer on the host; assumption: nothing starts them again afterwards."""
+    """A clean restart saves running VMs, as AutomaticStopAction Save (the default) does; their
+    AutomaticStartAction decides what happens at the next boot (_start_automatically)."""
     from .lifecycle import save  # lifecycle imports this module
 
     try:

@@ -160,6 +160,7 @@ class VM:
     parent_snapshot_id: uuid.UUID | None = None
     automatic_checkpoints: bool = True
     checkpoint_type: str = "Production"
+    automatic_start_action: str = "StartIfRunning"  # what the host does with it when it boots (New-VM's default)
     guest: Node | None = None  # the OS on the VM's disk; created at first boot
     boot_due: dt.datetime | None = None  # when the guest OS finishes (re)booting
     crash_due: dt.datetime | None = None  # when the guest crashes (an L2 under [nested] boot = "crash")
