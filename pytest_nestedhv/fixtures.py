@@ -182,7 +182,7 @@ def requirement(request: pytest.FixtureRequest, nested_observer: Observer,
             record_property("blocked_by", finding.blocked_by)
         test = request.node.stash.get(TEST_KEY, None)
         if test is not None:
-            test.requirement, test.finding = rid, finding.to_dict()
+            test.finding = finding.to_dict()
         if finding.status == "fail":
             pytest.fail(finding.message(), pytrace=False)
         if finding.status == "skip":

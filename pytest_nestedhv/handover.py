@@ -42,7 +42,6 @@ class TestEvidence:
 
     host: str
     started: float  # time.time() when its setup began
-    requirement: str | None = None
     finding: dict[str, Any] | None = None  # requirements.Finding.to_dict()
     events: list[EventRecord] = dataclasses.field(default_factory=list)  # collected when it failed
 

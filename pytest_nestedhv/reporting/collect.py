@@ -82,7 +82,7 @@ def _user_property(item: pytest.Item, name: str) -> Any:
     return next((v for k, v in item.user_properties if k == name), None)
 
 
-def set_junit_properties(item: pytest.Item, state: WorkerState, finding: dict[str, Any]) -> None:
+def set_junit_properties(item: pytest.Item, finding: dict[str, Any]) -> None:
     """host/build/nodeid on every test against a host, requirement/severity on a suite test: what
     ``python -m pytest_nestedhv.history import`` rebuilds the history from, keyed by node id as a
     live run keys it. Call it just before the teardown report is made (pytest's junit.xml reads

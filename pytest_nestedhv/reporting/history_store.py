@@ -17,6 +17,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .records import build_text
+
 APPLICATION_ID = 0x4E485631  # "NHV1"
 SCHEMA_VERSION = 2
 RESULTS_TABLE = """
@@ -68,13 +70,6 @@ RUNS_FROM_RESULTS = (
 
 class HistoryError(Exception):
     """The history database cannot be used; one line for the user."""
-
-
-def build_text(build: int | None, ubr: int | None) -> str:
-    """BUILD.UBR, as history shows and keys builds."""
-    if build is None:
-        return "unknown"
-    return f"{build}.{ubr}" if ubr is not None else str(build)
 
 
 class _OnABuild:

@@ -134,7 +134,7 @@ class ReportingPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
         if call.when == "teardown":
-            set_junit_properties(item, self.state, finding_of(item, None, self.mask))
+            set_junit_properties(item, finding_of(item, None, self.mask))
         report = yield
         try:
             setattr(report, PAYLOAD_ATTR, build_payload(item, call, report, self.state, self.mask))

@@ -13,6 +13,13 @@ from typing import Any
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 
 
+def build_text(build: int | None, ubr: int | None) -> str:
+    """BUILD.UBR, as history shows and keys builds."""
+    if build is None:
+        return "unknown"
+    return f"{build}.{ubr}" if ubr is not None else str(build)
+
+
 @dataclasses.dataclass
 class EntryRecord:
     """One remote call (a serialized remote.transcript.TranscriptEntry)."""
@@ -83,9 +90,7 @@ class HostRecord:
 
     @property
     def build_text(self) -> str:
-        if self.build is None:
-            return "unknown"
-        return f"{self.build}.{self.ubr}" if self.ubr is not None else str(self.build)
+        return build_text(self.build, self.ubr)
 
     @property
     def crash(self) -> str | None:
